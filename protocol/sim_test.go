@@ -1,0 +1,335 @@
+package protocol
+
+import (
+	"errors"
+	"fmt"
+	"math/rand"
+	"testing"
+)
+
+// simHost is what a host would hold on disk and in memory, as far as the
+// protocol's promises go.
+type simHost struct {
+	paused    bool
+	partial   bool
+	committed bool
+	loaded    bool
+	running   bool
+}
+
+// sim delivers a machine's messages in a seeded random order, failing each
+// with probability fail, and checks the protocol's invariants as it goes.
+type sim struct {
+	t      *testing.T
+	rng    *rand.Rand
+	fail   float64
+	hosts  map[string]*simHost
+	queue  []Msg
+	trace  []string
+	failed map[Msg]bool
+}
+
+func newSim(t *testing.T, seed int64, fail float64, names []string) *sim {
+	s := &sim{t: t, rng: rand.New(rand.NewSource(seed)), fail: fail, hosts: map[string]*simHost{}, failed: map[Msg]bool{}}
+	for _, n := range names {
+		s.hosts[n] = &simHost{}
+	}
+	return s
+}
+
+func (s *sim) fatalf(format string, args ...any) {
+	s.t.Helper()
+	s.t.Fatalf("%s\ntrace: %v", fmt.Sprintf(format, args...), s.trace)
+}
+
+// deliver performs m on its host and returns the reply.
+func (s *sim) deliver(m Msg) Reply {
+	h := s.hosts[m.To]
+	fails := s.rng.Float64() < s.fail
+	// Idempotent clean-up steps fail rarely in the model too, but they must
+	// still leave the machine terminating.
+	var err error
+	if fails {
+		err = errors.New("injected")
+		s.failed[m] = true
+	}
+	switch m.Kind {
+	case Pause:
+		if !fails || s.rng.Intn(2) == 0 { // a failed pause may still have paused
+			h.paused = true
+		}
+	case Save:
+		if !h.paused && !s.hosts[mainOf(s)].paused {
+			s.fatalf("save on %s while the guest runs", m.To)
+		}
+		if !fails || s.rng.Intn(2) == 0 {
+			h.partial = true
+		}
+	case Resume:
+		if !fails {
+			s.hosts[m.To].paused = false
+		}
+	case Commit:
+		if !fails || s.rng.Intn(3) == 0 {
+			if !h.partial {
+				s.fatalf("commit on %s without a saved piece", m.To)
+			}
+			if fails { // committed, but the reply was lost: the coordinator sees a failure
+				h.committed, h.partial = true, false
+			} else {
+				h.committed, h.partial = true, false
+			}
+		}
+	case Abort:
+		if !fails {
+			h.partial = false
+		}
+	case Rollback:
+		if !fails {
+			h.committed, h.partial = false, false
+		}
+	case Stop:
+		if !fails {
+			h.running, h.loaded = false, false
+		}
+	case Load:
+		if s.hosts[mainOf(s)].running {
+			s.fatalf("load on %s while the old guest runs", m.To)
+		}
+		if !fails {
+			h.loaded = true
+		}
+	case Start:
+		for n, o := range s.hosts {
+			if s.isTarget(n) && !o.loaded {
+				s.fatalf("start while %s has not loaded", n)
+			}
+		}
+		if !fails {
+			h.running = true
+		}
+	case Discard:
+		if !fails {
+			h.loaded = false
+		}
+	}
+	s.trace = append(s.trace, fmt.Sprintf("%s:%v", m, err != nil))
+	return Reply{From: m.To, Kind: m.Kind, Err: err}
+}
+
+var simTargets map[string]bool
+
+func (s *sim) isTarget(n string) bool { return simTargets == nil || simTargets[n] }
+
+func mainOf(*sim) string { return "main" }
+
+type machine interface {
+	Start() []Msg
+	Step(Reply) []Msg
+	Done() bool
+}
+
+func (s *sim) run(m machine) {
+	s.queue = append(s.queue, m.Start()...)
+	for steps := 0; len(s.queue) > 0; steps++ {
+		if steps > 10000 {
+			s.fatalf("no end after %d steps", steps)
+		}
+		i := s.rng.Intn(len(s.queue))
+		msg := s.queue[i]
+		s.queue = append(s.queue[:i], s.queue[i+1:]...)
+		s.queue = append(s.queue, m.Step(s.deliver(msg))...)
+	}
+	if !m.Done() {
+		s.fatalf("quiet but not done")
+	}
+}
+
+func hostNames(n int) []string {
+	names := []string{"main"}
+	for i := 1; i < n; i++ {
+		names = append(names, fmt.Sprintf("sub%d", i))
+	}
+	return names
+}
+
+// TestCheckpointSimulation drives the checkpoint machine through thousands of
+// seeded schedules with failures in every phase. Whatever happens: saves run
+// only while the guest is paused; resume is always sent once, after every save
+// returned; and at the end the checkpoint is either committed on every host,
+// or committed on none (the listed-means-complete promise).
+func TestCheckpointSimulation(t *testing.T) {
+	simTargets = nil
+	for seed := int64(0); seed < 3000; seed++ {
+		rng := rand.New(rand.NewSource(seed))
+		n := 1 + rng.Intn(6)
+		names := hostNames(n)
+		savers := names
+		if rng.Intn(4) == 0 { // traditional: the main host alone saves
+			savers = names[:1]
+		}
+		fail := []float64{0, 0.05, 0.2}[rng.Intn(3)]
+		s := newSim(t, seed, fail, names)
+		c, err := NewCheckpoint("main", savers)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resumes := 0
+		s.queue = append(s.queue, c.Start()...)
+		savesOpen := 0
+		for steps := 0; len(s.queue) > 0; steps++ {
+			if steps > 10000 {
+				s.fatalf("seed %d: no end", seed)
+			}
+			i := s.rng.Intn(len(s.queue))
+			msg := s.queue[i]
+			s.queue = append(s.queue[:i], s.queue[i+1:]...)
+			next := c.Step(s.deliver(msg))
+			for _, nm := range next {
+				switch nm.Kind {
+				case Save:
+					savesOpen++
+				case Resume:
+					resumes++
+				}
+			}
+			if msg.Kind == Save {
+				savesOpen--
+			}
+			for _, nm := range next {
+				if nm.Kind == Resume && savesOpen > 0 {
+					s.fatalf("seed %d: resume sent while %d saves are open", seed, savesOpen)
+				}
+			}
+			s.queue = append(s.queue, next...)
+		}
+		if !c.Done() {
+			s.fatalf("seed %d: quiet but not done", seed)
+		}
+		if resumes != 1 {
+			s.fatalf("seed %d: resume sent %d times", seed, resumes)
+		}
+		committed := 0
+		for _, h := range savers {
+			if s.hosts[h].committed {
+				committed++
+			}
+		}
+		if c.Committed() {
+			if c.Err() != nil && c.ResumeErr() == nil {
+				s.fatalf("seed %d: committed with errors %v", seed, c.Err())
+			}
+			if committed != len(savers) {
+				s.fatalf("seed %d: reported committed but %d of %d hosts are", seed, committed, len(savers))
+			}
+			continue
+		}
+		if c.Err() == nil {
+			s.fatalf("seed %d: failed without an error", seed)
+		}
+		// A failed checkpoint may leave a host committed only where its
+		// rollback itself failed; the error must then name that host.
+		for _, h := range savers {
+			if s.hosts[h].committed && !s.failed[Msg{To: h, Kind: Rollback}] {
+				s.fatalf("seed %d: %s still holds a failed checkpoint", seed, h)
+			}
+		}
+	}
+}
+
+// TestRestoreSimulation: loads run only after the main host stopped the old
+// guest, start only after every target loaded, and a failed restore leaves
+// the guest stopped.
+func TestRestoreSimulation(t *testing.T) {
+	defer func() { simTargets = nil }()
+	for seed := int64(0); seed < 3000; seed++ {
+		rng := rand.New(rand.NewSource(seed))
+		n := 1 + rng.Intn(6)
+		names := hostNames(n)
+		old := names[:1+rng.Intn(n)]
+		targets := []string{"main"}
+		simTargets = map[string]bool{"main": true}
+		for _, h := range names[1:] {
+			if rng.Intn(2) == 0 {
+				targets = append(targets, h)
+				simTargets[h] = true
+			}
+		}
+		fail := []float64{0, 0.05, 0.2}[rng.Intn(3)]
+		s := newSim(t, seed, fail, names)
+		s.hosts["main"].running = true
+		r, err := NewRestore("main", targets, old)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.run(r)
+		if r.Err() == nil && !s.hosts["main"].running {
+			s.fatalf("seed %d: restore succeeded but the guest is not running", seed)
+		}
+		if r.Err() != nil && r.Phase() == PhaseDone {
+			s.fatalf("seed %d: done with errors", seed)
+		}
+		if r.Err() != nil && s.hosts["main"].running && !s.failed[Msg{To: "main", Kind: Stop}] {
+			s.fatalf("seed %d: failed restore left a guest running: %v", seed, r.Err())
+		}
+	}
+}
+
+func TestMachinesRejectBadInput(t *testing.T) {
+	if _, err := NewCheckpoint("", []string{"a"}); err == nil {
+		t.Error("empty main accepted")
+	}
+	if _, err := NewCheckpoint("main", []string{"main", "main"}); err == nil {
+		t.Error("repeated saver accepted")
+	}
+	if _, err := NewRestore("main", []string{"sub1"}, nil); err == nil {
+		t.Error("restore without the main host accepted")
+	}
+	c, _ := NewCheckpoint("main", []string{"main"})
+	if out := c.Step(Reply{From: "main", Kind: Commit}); out != nil {
+		t.Errorf("unasked reply produced %v", out)
+	}
+}
+
+func TestCheckpointHappyPath(t *testing.T) {
+	c, _ := NewCheckpoint("main", []string{"main", "sub1"})
+	if got := fmt.Sprint(c.Start()); got != "[pause->main]" {
+		t.Fatalf("start: %s", got)
+	}
+	got := fmt.Sprint(c.Step(Reply{From: "main", Kind: Pause}))
+	if got != "[save->main save->sub1]" {
+		t.Fatalf("after pause: %s", got)
+	}
+	if out := c.Step(Reply{From: "sub1", Kind: Save}); len(out) != 0 {
+		t.Fatalf("resumed before every save returned: %v", out)
+	}
+	got = fmt.Sprint(c.Step(Reply{From: "main", Kind: Save}))
+	if got != "[resume->main commit->main commit->sub1]" {
+		t.Fatalf("after saves: %s", got)
+	}
+	c.Step(Reply{From: "main", Kind: Resume})
+	c.Step(Reply{From: "main", Kind: Commit})
+	c.Step(Reply{From: "sub1", Kind: Commit})
+	if !c.Done() || !c.Committed() || c.Err() != nil {
+		t.Fatalf("not committed: %v %v", c.Phase(), c.Err())
+	}
+}
+
+func TestCommitFailureRollsBack(t *testing.T) {
+	c, _ := NewCheckpoint("main", []string{"main", "sub1"})
+	c.Start()
+	c.Step(Reply{From: "main", Kind: Pause})
+	c.Step(Reply{From: "main", Kind: Save})
+	c.Step(Reply{From: "sub1", Kind: Save})
+	c.Step(Reply{From: "main", Kind: Resume})
+	c.Step(Reply{From: "main", Kind: Commit})
+	got := fmt.Sprint(c.Step(Reply{From: "sub1", Kind: Commit, Err: errors.New("disk full")}))
+	if got != "[rollback->main rollback->sub1]" {
+		t.Fatalf("after a failed commit: %s", got)
+	}
+	c.Step(Reply{From: "main", Kind: Rollback})
+	c.Step(Reply{From: "sub1", Kind: Rollback})
+	if !c.Done() || c.Committed() || c.Err() == nil {
+		t.Fatalf("phase %v err %v", c.Phase(), c.Err())
+	}
+}
