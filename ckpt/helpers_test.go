@@ -1,0 +1,5 @@
+package ckpt
+
+import "os"
+
+var errNotExist = os.ErrNotExist
