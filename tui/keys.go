@@ -1,0 +1,71 @@
+package tui
+
+import "charm.land/bubbles/v2/key"
+
+// KeyMap is every key the console answers to. The same bindings feed the
+// one-line help, the full help overlay and the matching in Update.
+type KeyMap struct {
+	Checkpoint  key.Binding
+	Live        key.Binding
+	Traditional key.Binding
+	Restore     key.Binding
+	Verify      key.Binding
+	Delete      key.Binding
+	Next        key.Binding
+	Prev        key.Binding
+	Up          key.Binding
+	Down        key.Binding
+	Filter      key.Binding
+	Help        key.Binding
+	Quit        key.Binding
+	Yes         key.Binding
+	Cancel      key.Binding
+	Enter       key.Binding
+}
+
+// DefaultKeyMap is the console's key map.
+func DefaultKeyMap() KeyMap {
+	b := func(keys []string, k, desc string) key.Binding {
+		return key.NewBinding(key.WithKeys(keys...), key.WithHelp(k, desc))
+	}
+	return KeyMap{
+		Checkpoint:  b([]string{"c"}, "c", "checkpoint"),
+		Live:        b([]string{"l"}, "l", "live ckpt"),
+		Traditional: b([]string{"t"}, "t", "traditional ckpt"),
+		Restore:     b([]string{"r"}, "r", "restore selected"),
+		Verify:      b([]string{"v"}, "v", "verify"),
+		Delete:      b([]string{"d"}, "d", "delete selected"),
+		Next:        b([]string{"tab"}, "tab", "next panel"),
+		Prev:        b([]string{"shift+tab"}, "shift+tab", "previous panel"),
+		Up:          b([]string{"up", "k"}, "↑/k", "up"),
+		Down:        b([]string{"down", "j"}, "↓/j", "down"),
+		Filter:      b([]string{"/"}, "/", "filter log"),
+		Help:        b([]string{"?"}, "?", "help"),
+		Quit:        b([]string{"q", "ctrl+c"}, "q", "quit"),
+		Yes:         b([]string{"y", "Y"}, "y", "yes"),
+		Cancel:      b([]string{"esc", "n", "N"}, "esc", "cancel"),
+		Enter:       b([]string{"enter"}, "enter", "choose"),
+	}
+}
+
+// actions are the bindings read-only mode refuses.
+func (k KeyMap) actions() []key.Binding {
+	return []key.Binding{k.Checkpoint, k.Live, k.Traditional, k.Restore, k.Verify, k.Delete}
+}
+
+// ShortHelp is the one-line help.
+func (k KeyMap) ShortHelp() []key.Binding {
+	return []key.Binding{k.Checkpoint, k.Live, k.Traditional, k.Restore, k.Verify, k.Delete, k.Next, k.Filter, k.Help, k.Quit}
+}
+
+// FullHelp is the help overlay, in columns.
+func (k KeyMap) FullHelp() [][]key.Binding {
+	return [][]key.Binding{
+		{k.Checkpoint, k.Live, k.Traditional, k.Restore, k.Verify, k.Delete},
+		{k.Next, k.Prev, k.Up, k.Down, k.Filter},
+		{k.Help, k.Quit, k.Yes, k.Cancel, k.Enter},
+	}
+}
+
+// keyBinding is a short name for the bindings lists.
+type keyBinding = key.Binding

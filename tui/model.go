@@ -1,0 +1,368 @@
+package tui
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+
+	"dcres/api"
+)
+
+// Options configure the console.
+type Options struct {
+	Title    string // profile name
+	ReadOnly bool   // disables every action and says so in the header and help
+	Input    io.Reader
+	Output   io.Writer // default stdin/stdout
+	Now      func() time.Time
+}
+
+// eventsMsg is a batch of coordinator events, as Run delivers them.
+type eventsMsg []api.Event
+
+// Focusable panels, in tab order.
+const (
+	focusHosts = iota
+	focusCheckpoints
+	focusLog
+	focusCount
+)
+
+// Model is the console's root: it routes messages to the components and
+// lays them out. It is a tea.Model.
+type Model struct {
+	ctrl   api.Controller
+	opt    Options
+	c      *Common
+	ctx    context.Context
+	cancel context.CancelFunc
+	ops    sync.WaitGroup
+
+	header *header
+	hosts  *hosts
+	memmap *memMap
+	ckpts  *checkpoints
+	log    *eventLog
+	status *statusLine
+
+	focus    int
+	modal    *dialog
+	showHelp bool
+	running  string // the operation this console started, "" when idle
+	remoteOp string // an operation started elsewhere, from op-start events
+	quitting bool
+}
+
+// New builds the console over ctrl. It does not subscribe: Run does, or a
+// test feeds api.Event messages to Update.
+func New(ctrl api.Controller, opt Options) *Model {
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	c := &Common{Styles: NewStyles(true), Keys: DefaultKeyMap(), Now: opt.Now, ReadOnly: opt.ReadOnly, Width: 80, Height: 24}
+	ctx, cancel := context.WithCancel(context.Background())
+	m := &Model{ctrl: ctrl, opt: opt, c: c, ctx: ctx, cancel: cancel, focus: focusCheckpoints}
+	m.header = newHeader(c, opt.Title)
+	m.hosts = newHosts(c)
+	m.memmap = newMemMap(c)
+	m.ckpts = newCheckpoints(c)
+	m.log = newEventLog(c)
+	m.status = newStatusLine(c)
+	m.setFocus(m.focus)
+	if opt.ReadOnly {
+		m.log.add(time.Time{}, api.Info, "read-only console: checkpoint, restore, verify and delete are disabled")
+	}
+	return m
+}
+
+// Init asks the terminal for its background (for light/dark styles) and the
+// coordinator for the checkpoint list.
+func (m *Model) Init() tea.Cmd {
+	return tea.Batch(tea.RequestBackgroundColor, m.listCmd())
+}
+
+func (m *Model) setFocus(f int) {
+	m.focus = (f + focusCount) % focusCount
+	m.hosts.focused = m.focus == focusHosts
+	m.ckpts.focused = m.focus == focusCheckpoints
+	m.log.focused = m.focus == focusLog
+}
+
+// Update routes a message. It never blocks: operations run in tea.Cmds.
+func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	switch msg := msg.(type) {
+	case tea.WindowSizeMsg:
+		m.c.Width, m.c.Height = msg.Width, msg.Height
+	case tea.BackgroundColorMsg:
+		m.c.Styles = NewStyles(msg.IsDark())
+		m.status.Update(msg)
+	case eventsMsg:
+		for _, ev := range msg {
+			m.event(ev)
+		}
+	case api.Event:
+		m.event(msg)
+	case opResultMsg:
+		return m, m.opResult(msg)
+	case planMsg:
+		m.planResult(msg)
+	case listMsg:
+		m.running = clearIf(m.running, "list")
+		if msg.err != nil {
+			m.fail("listing checkpoints failed: " + msg.err.Error())
+		} else {
+			m.ckpts.setList(msg.list)
+		}
+	case tea.KeyPressMsg:
+		return m, m.key(msg)
+	}
+	return m, nil
+}
+
+func clearIf(running, op string) string {
+	if running == op {
+		return ""
+	}
+	return running
+}
+
+// event applies one coordinator event.
+func (m *Model) event(ev api.Event) {
+	switch ev.Type {
+	case api.EvHosts:
+		for _, ch := range m.hosts.apply(ev.Hosts) {
+			m.log.add(ev.Time, api.Warn, ch)
+		}
+	case api.EvGuest:
+		m.header.Update(ev)
+	case api.EvProgress:
+		m.hosts.Update(ev)
+	case api.EvMemMap:
+		m.memmap.Update(ev)
+	case api.EvCheckpoints:
+		m.ckpts.Update(ev)
+	case api.EvLog:
+		m.log.add(ev.Time, ev.Level, hostPrefix(ev.Host)+ev.Message)
+	case api.EvReader:
+		m.log.add(ev.Time, api.Info, "reader: "+ev.Message)
+		m.status.info("reader: " + ev.Message)
+	case api.EvOpStart:
+		m.remoteOp = ev.Op
+		m.log.add(ev.Time, api.Info, fmt.Sprintf("%s %s started", ev.Op, ev.ID))
+	case api.EvOpDone:
+		m.hosts.Update(ev)
+		m.remoteOp = ""
+		text := fmt.Sprintf("%s %s finished", ev.Op, ev.ID)
+		if ev.Message != "" {
+			text += ": " + ev.Message
+		}
+		m.log.add(ev.Time, ev.Level, text)
+		if ev.Level == api.Error {
+			m.status.fail(text)
+		} else {
+			m.status.info(text)
+		}
+	case api.EvPlan:
+		if p := ev.Plan; p != nil {
+			m.log.add(ev.Time, api.Info, fmt.Sprintf("plan for %s: %d targets, %d links, about %s on the network", p.Checkpoint, len(p.Targets), len(p.Links), fmtSecs(p.Seconds)))
+		}
+	default:
+		if ev.Message != "" {
+			m.log.add(ev.Time, ev.Level, ev.Type+": "+ev.Message)
+		}
+	}
+}
+
+func hostPrefix(h string) string {
+	if h == "" {
+		return ""
+	}
+	return h + ": "
+}
+
+// fail puts an error in the log and on the status line.
+func (m *Model) fail(text string) {
+	m.log.add(time.Time{}, api.Error, text)
+	m.status.fail(text)
+}
+
+func (m *Model) opResult(r opResultMsg) tea.Cmd {
+	m.running = ""
+	if r.err != nil {
+		m.fail(r.op + " failed: " + r.err.Error())
+	} else {
+		m.log.add(time.Time{}, api.Info, r.text)
+		m.status.success(r.text)
+	}
+	if m.quitting {
+		return tea.Quit
+	}
+	// The list may have changed (new, deleted or verified checkpoint); the
+	// coordinator also says so, but asking costs little and keeps this face
+	// right if an event was missed.
+	return m.listCmd()
+}
+
+func (m *Model) planResult(p planMsg) {
+	m.running = ""
+	if p.err != nil {
+		m.fail("restore plan failed: " + p.err.Error())
+		return
+	}
+	var plan *api.Plan
+	if p.res != nil {
+		plan = p.res.Plan
+	}
+	body := planLines(plan)
+	state := m.header.state()
+	running := state != api.StateStopped && state != "unknown"
+	title := fmt.Sprintf("Restore %s with placement %q?", p.from, p.placement)
+	if running {
+		body = append(body, "", m.c.Styles.Warn.Render(fmt.Sprintf("The guest is %s: the restore replaces it.", state)))
+	}
+	from, placement := p.from, p.placement
+	m.modal = confirm(m.c, title, body, !running, func() tea.Cmd {
+		return m.start("restore", fmt.Sprintf("restore of %s (%s) requested", from, placement), m.restoreCmd(from, placement))
+	})
+}
+
+// start marks an operation as running and returns its command.
+func (m *Model) start(op, logText string, cmd tea.Cmd) tea.Cmd {
+	m.running = op
+	m.log.add(time.Time{}, api.Info, logText)
+	m.status.info("")
+	return cmd
+}
+
+// key handles a key press: the modal first, then the help overlay, the
+// filter line, the global keys, and last the focused panel.
+func (m *Model) key(k tea.KeyPressMsg) tea.Cmd {
+	keys := m.c.Keys
+	if m.modal != nil {
+		cmd := m.modal.Update(k)
+		if m.modal.closed {
+			m.modal = nil
+		}
+		return cmd
+	}
+	if m.showHelp {
+		if keyMatches(k, keys.Help) || keyMatches(k, keys.Cancel) || keyMatches(k, keys.Quit) {
+			m.showHelp = false
+		}
+		return nil
+	}
+	if m.log.editing {
+		return m.log.Update(k)
+	}
+	switch {
+	case keyMatches(k, keys.Quit):
+		return m.quit()
+	case keyMatches(k, keys.Help):
+		m.showHelp = true
+		return nil
+	case keyMatches(k, keys.Filter):
+		m.log.startFilter()
+		return nil
+	case keyMatches(k, keys.Next):
+		m.setFocus(m.focus + 1)
+		return nil
+	case keyMatches(k, keys.Prev):
+		m.setFocus(m.focus - 1)
+		return nil
+	}
+	for _, b := range keys.actions() {
+		if keyMatches(k, b) {
+			return m.action(k)
+		}
+	}
+	if k.String() == "esc" {
+		m.status.clearError()
+	}
+	switch m.focus {
+	case focusHosts:
+		return m.hosts.Update(k)
+	case focusCheckpoints:
+		return m.ckpts.Update(k)
+	default:
+		return m.log.Update(k)
+	}
+}
+
+func (m *Model) quit() tea.Cmd {
+	if m.running == "" || m.running == "list" {
+		return tea.Quit
+	}
+	op := m.running
+	m.modal = confirm(m.c, "Quit while "+op+" runs?", []string{
+		"Quitting cancels the " + op + ";",
+		"the coordinator resumes the guest if it paused it.",
+	}, false, func() tea.Cmd {
+		m.cancel()
+		m.quitting = true
+		m.log.add(time.Time{}, api.Warn, "quit: cancelling "+op+" and waiting for it to stop")
+		return nil
+	})
+	return nil
+}
+
+// action runs one of the operation keys, unless read-only or busy.
+func (m *Model) action(k tea.KeyPressMsg) tea.Cmd {
+	keys := m.c.Keys
+	if m.c.ReadOnly {
+		m.status.info(m.c.Styles.Warn.Render("read-only console: " + k.String() + " is disabled"))
+		return nil
+	}
+	if m.running != "" && m.running != "list" {
+		m.status.info(m.c.Styles.Warn.Render(m.running + " is running: wait for it to finish"))
+		return nil
+	}
+	sel := m.ckpts.selected()
+	switch {
+	case keyMatches(k, keys.Checkpoint):
+		return m.start("checkpoint", "checkpoint (dcres) requested", m.checkpointCmd(api.CheckpointRequest{Method: "dcres"}))
+	case keyMatches(k, keys.Live):
+		return m.start("checkpoint", "live checkpoint (dcres) requested", m.checkpointCmd(api.CheckpointRequest{Method: "dcres", Live: true}))
+	case keyMatches(k, keys.Traditional):
+		return m.start("checkpoint", "traditional checkpoint requested", m.checkpointCmd(api.CheckpointRequest{Method: "traditional"}))
+	case keyMatches(k, keys.Verify):
+		id := ""
+		what := "guest"
+		if sel != nil {
+			id, what = sel.ID, sel.ID
+		}
+		return m.start("verify", "verify of "+what+" requested", m.verifyCmd(id))
+	case keyMatches(k, keys.Restore):
+		if sel == nil {
+			m.status.info(m.c.Styles.Warn.Render("restore: select a checkpoint first (tab to the list, ↑/↓)"))
+			return nil
+		}
+		from := sel.ID
+		opts, labels := m.placements(*sel)
+		m.modal = picker(m.c, "Restore "+from+": where to?", []string{"The plan is shown before anything runs."}, opts, labels, func(pl string) tea.Cmd {
+			m.running = "restore plan"
+			return m.previewCmd(from, pl)
+		})
+	case keyMatches(k, keys.Delete):
+		if sel == nil {
+			m.status.info(m.c.Styles.Warn.Render("delete: select a checkpoint first (tab to the list, ↑/↓)"))
+			return nil
+		}
+		id := sel.ID
+		m.modal = confirm(m.c, "Delete checkpoint "+id+"?", []string{"Its pieces are removed from every host."}, false, func() tea.Cmd {
+			return m.start("delete", "delete of "+id+" requested", m.deleteCmd(id))
+		})
+	}
+	return nil
+}
+
+// View renders the console.
+func (m *Model) View() tea.View {
+	v := tea.NewView(m.render())
+	v.AltScreen = true
+	v.WindowTitle = "dcres " + m.opt.Title
+	return v
+}
