@@ -11,7 +11,7 @@ import (
 // fakeRemote serves from in-process stores and checks the pager's promises:
 // no page is fetched while another fetch or write-back of it is in flight.
 type fakeRemote struct {
-	t *testing.T
+	t testing.TB
 	InProcess
 
 	mu         sync.Mutex
@@ -23,7 +23,7 @@ type fakeRemote struct {
 	entered    chan struct{} // when set, Fetch signals entry
 }
 
-func newFake(t *testing.T, nhosts int, npages uint64) *fakeRemote {
+func newFake(t testing.TB, nhosts int, npages uint64) *fakeRemote {
 	f := &fakeRemote{t: t, inFlight: map[uint64]bool{}}
 	for range nhosts {
 		s, err := NewStore(npages)
