@@ -160,13 +160,14 @@ func contains(list []string, s string) bool {
 // suggest returns ` (did you mean "x"?)` for the nearest allowed word, if
 // any is close enough to be a likely typo.
 func suggest(got string, allowed []string) string {
-	best, bestD := "", len(got)/2+2
+	best, bestD := "", -1
 	for _, a := range allowed {
-		if d := distance(strings.ToLower(got), a); d < bestD {
+		if d := distance(strings.ToLower(got), a); bestD < 0 || d < bestD {
 			best, bestD = a, d
 		}
 	}
-	if best == "" || bestD > 3 {
+	// Two edits catch most typos and swaps; longer words may drift further.
+	if bestD < 0 || bestD >= len(got) || bestD > max(2, len(best)/3) {
 		return ""
 	}
 	return fmt.Sprintf(" (did you mean %q?)", best)

@@ -109,7 +109,8 @@ func (p *parser) step(st *Step, n *yaml.Node, path string, prof *Profile, hosts 
 }
 
 // ref reads a checkpoint reference: an id or one of refKeywords. Ids may
-// not start with "last", so a mistyped keyword is caught, not taken as an id.
+// not start with "last" nor be a near miss of a keyword ("latest"), so a
+// mistyped keyword is caught, not taken as an id that never exists.
 func (p *parser) ref(n *yaml.Node, path string) (string, bool) {
 	s, ok := p.str(n, path)
 	if !ok {
@@ -118,7 +119,7 @@ func (p *parser) ref(n *yaml.Node, path string) (string, bool) {
 	if contains(refKeywords, s) {
 		return s, true
 	}
-	if strings.HasPrefix(s, "last") {
+	if strings.HasPrefix(s, "last") || nearKeyword(s) {
 		p.fail(n, path, refRule, "unknown keyword %q%s", s, suggest(s, refKeywords))
 		return "", false
 	}
@@ -127,4 +128,14 @@ func (p *parser) ref(n *yaml.Node, path string) (string, bool) {
 		return "", false
 	}
 	return s, true
+}
+
+// nearKeyword reports whether s is within two edits of a keyword.
+func nearKeyword(s string) bool {
+	for _, k := range refKeywords {
+		if distance(strings.ToLower(s), k) <= 2 {
+			return true
+		}
+	}
+	return false
 }

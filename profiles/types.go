@@ -95,11 +95,11 @@ type Step struct {
 	Kind string
 	// Line is the step's line in the profile, for progress and errors.
 	Line             int
-	Duration         time.Duration  // run
+	Duration         time.Duration         // run
 	Checkpoint       api.CheckpointRequest // checkpoint
 	Restore          api.RestoreRequest    // restore
-	VerifyCheckpoint string         // verify: "" checks the running guest
-	Text             string         // pause-for-reader
+	VerifyCheckpoint string                // verify: "" checks the running guest
+	Text             string                // pause-for-reader
 }
 
 // HostNames lists the cluster's host names, main host first: main, sub1 ..
