@@ -137,6 +137,14 @@ func fitColumns(cols []column, w int) []column {
 func (cl *checkpoints) View() string {
 	s := cl.c.Styles
 	cols := fitColumns(cl.columns(), cl.w-2)
+	// The last column (verify) takes what is left: failures need words.
+	used := 0
+	for _, c := range cols {
+		used += c.width + 1
+	}
+	if rest := cl.w - 2 - used; rest > 0 {
+		cols[len(cols)-1].width += rest
+	}
 	var head []string
 	for _, c := range cols {
 		head = append(head, fmt.Sprintf("%-*s", c.width, c.name))

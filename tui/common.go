@@ -96,3 +96,6 @@ func keyMatches(k tea.KeyPressMsg, b key.Binding) bool {
 	}
 	return false
 }
+
+// lipglossWidth is the width of a styled string in cells.
+func lipglossWidth(s string) int { return ansi.StringWidth(s) }

@@ -65,12 +65,18 @@ func (h *header) View() string {
 			s.Subtle.Render("up ")+fmtDur(g.Uptime),
 		)
 		if g.CheckErrors == 0 {
-			parts = append(parts, s.OK.Render("checks ok (0 errors)"))
+			parts = append(parts, s.OK.Render("checks ok"))
 		} else {
 			parts = append(parts, s.Err.Render(fmt.Sprintf("CHECK ERRORS %d", g.CheckErrors)))
 		}
 	}
 	line := strings.Join(parts, sep)
+	if lipglossWidth(line) > h.w-12 && h.guest != nil {
+		// Narrow: the same facts without labels.
+		g := h.guest
+		short := []string{parts[0], g.Driver, parts[2][strings.Index(parts[2], "guest")+len("guest "):], fmtBytes(g.MemoryBytes), "up " + fmtDur(g.Uptime), parts[len(parts)-1]}
+		line = strings.Join(short, sep)
+	}
 	if h.c.ReadOnly {
 		line = s.Badge.Render(" READ-ONLY ") + " " + line
 	}

@@ -17,7 +17,7 @@ const sparkSamples = 60
 // Host panel geometry: a boxed panel is panelLines tall (with its border) and
 // at least panelMinWidth wide.
 const (
-	panelLines    = 8
+	panelLines    = 9 // 7 lines inside a border
 	panelMinWidth = 40
 )
 
@@ -176,7 +176,7 @@ func (hs *hosts) connText(st *hostState) string {
 	if !st.stats.Connected {
 		return s.Err.Render("✗ DISCONNECTED")
 	}
-	return s.OK.Render("● up") + " " + fmtDur(st.stats.RTT.Round(100*time.Microsecond))
+	return s.OK.Render("● up") + " " + fmtDur(st.stats.RTT)
 }
 
 func (hs *hosts) panel(st *hostState, w int) string {
@@ -184,19 +184,18 @@ func (hs *hosts) panel(st *hostState, w int) string {
 	iw := w - 2 // inside the border
 	x := st.stats
 	name := s.Host(hs.c.HostIndex(x.Host)).Bold(true).Render(fmt.Sprintf("[%c] %s", hs.c.HostLetter(x.Host), x.Host))
-	barW := iw - 26
+	barW := iw - 29
 	if barW < 4 {
 		barW = 4
 	}
 	lines := []string{
 		name + " " + s.Subtle.Render(x.Role+" "+x.Addr) + "  " + hs.connText(st),
-		fmt.Sprintf("home  %s %3.0f%% %s", bar(s, frac(x.HomePages, x.CapacityPages), barW), 100*frac(x.HomePages, x.CapacityPages), fmtBytes(x.HomePages*api.PageSize)),
+		fmt.Sprintf("home  %s %3.0f%% %s/%s", bar(s, frac(x.HomePages, x.CapacityPages), barW), 100*frac(x.HomePages, x.CapacityPages), fmtBytes(x.HomePages*api.PageSize), fmtBytes(x.CapacityPages*api.PageSize)),
 		fmt.Sprintf("cache %s %3.0f%% %s", bar(s, frac(x.CachedPages, x.CapacityPages), barW), 100*frac(x.CachedPages, x.CapacityPages), fmtBytes(x.CachedPages*api.PageSize)),
-		fmt.Sprintf("cap %s  dirty pages %s", fmtBytes(x.CapacityPages*api.PageSize), fmtBytes(x.DirtyPages*api.PageSize)),
-		fmt.Sprintf("dirty %-10s %s", fmtRate(x.DirtyRate), sparkline(st.samples, iw-18)),
-		fmt.Sprintf("pages in %s/s  out %s/s", fmtCount(x.PagesIn), fmtCount(x.PagesOut)),
-		hs.progressLine(st.progress, iw),
+		fmt.Sprintf("dirty pg %s in %s/s out %s/s", fmtBytes(x.DirtyPages*api.PageSize), fmtCount(x.PagesIn), fmtCount(x.PagesOut)),
+		fmt.Sprintf("dirty rate %-10s %s", fmtRate(x.DirtyRate), sparkline(st.samples, iw-22)),
 	}
+	lines = append(lines, hs.progressLines(st.progress, iw)...)
 	style := s.Panel
 	if !x.Connected {
 		style = s.PanelOff
@@ -204,23 +203,32 @@ func (hs *hosts) panel(st *hostState, w int) string {
 	return style.Render(fit(strings.Join(lines, "\n"), iw, len(lines)))
 }
 
-// progressLine is the bar of a running checkpoint or restore on this host.
-func (hs *hosts) progressLine(p *api.Progress, w int) string {
+// eta is the time left at the current rate, "-" when unknown.
+func eta(p *api.Progress) string {
+	if p.Rate <= 0 || p.Total < p.Done {
+		return "-"
+	}
+	return fmtDur(time.Duration(float64(p.Total-p.Done) / p.Rate * float64(time.Second)))
+}
+
+// progressLines are the two lines of a running checkpoint or restore on
+// this host: phase, bar, share and ETA; then bytes and rate.
+func (hs *hosts) progressLines(p *api.Progress, w int) []string {
 	s := hs.c.Styles
 	if p == nil {
-		return s.Subtle.Render("idle")
+		return []string{s.Subtle.Render("idle"), ""}
 	}
-	eta := "-"
-	if p.Rate > 0 && p.Total >= p.Done {
-		eta = fmtDur(time.Duration(float64(p.Total-p.Done) / p.Rate * float64(time.Second)))
-	}
-	text := fmt.Sprintf(" %3.0f%% %s/%s %s eta %s", 100*frac(p.Done, p.Total), fmtBytes(p.Done), fmtBytes(p.Total), fmtRate(p.Rate), eta)
-	head := fmt.Sprintf("%s %s ", p.Op, p.Phase)
-	bw := w - len([]rune(head)) - len([]rune(text))
+	head := p.Op + " " + p.Phase + " "
+	tail := fmt.Sprintf(" %3.0f%% eta %s", 100*frac(p.Done, p.Total), eta(p))
+	bw := w - len([]rune(head)) - len([]rune(tail))
 	if bw < 3 {
 		bw = 3
 	}
-	return s.Warn.Render(head) + bar(s, frac(p.Done, p.Total), bw) + text
+	line2 := fmt.Sprintf("%s of %s at %s", fmtBytes(p.Done), fmtBytes(p.Total), fmtRate(p.Rate))
+	if p.Pulled > 0 {
+		line2 += ", pulled " + fmtBytes(p.Pulled)
+	}
+	return []string{s.Warn.Render(head) + bar(s, frac(p.Done, p.Total), bw) + tail, line2}
 }
 
 // compact is one line per host, scrolled so the focused offset is first.
@@ -237,23 +245,21 @@ func (hs *hosts) compact() string {
 	for _, name := range hs.order[start:] {
 		st := hs.byName[name]
 		x := st.stats
-		head := s.Host(hs.c.HostIndex(name)).Bold(true).Render(fmt.Sprintf("[%c]%-6.6s", hs.c.HostLetter(name), name)) + " " + fmt.Sprintf("%-4.4s", x.Role)
-		conn := hs.connText(st)
+		head := s.Host(hs.c.HostIndex(name)).Bold(true).Render(fmt.Sprintf("[%c]%-4.4s", hs.c.HostLetter(name), name)) + " " + fmt.Sprintf("%-4.4s", x.Role)
+		conn := s.OK.Render("●") + fmt.Sprintf(" %-6s", fmtDur(x.RTT))
 		if !x.Connected {
-			conn = s.Err.Render("✗ DOWN")
+			conn = s.Err.Render("✗ DOWN  ")
 		}
-		line := fmt.Sprintf("%s %s home %s%3.0f%% cache%3.0f%% dirty %9s %s",
-			head, conn, bar(s, frac(x.HomePages, x.CapacityPages), 4), 100*frac(x.HomePages, x.CapacityPages),
-			100*frac(x.CachedPages, x.CapacityPages), fmtRate(x.DirtyRate), sparkline(st.samples, 8))
+		line := fmt.Sprintf("%s %s home%4.0f%% cache%3.0f%% dirty %9s ",
+			head, conn, 100*frac(x.HomePages, x.CapacityPages),
+			100*frac(x.CachedPages, x.CapacityPages), fmtRate(x.DirtyRate))
+		tail := fmt.Sprintf(" in %s out %s", fmtCount(x.PagesIn), fmtCount(x.PagesOut))
 		if p := st.progress; p != nil {
-			line += " " + s.Warn.Render(fmt.Sprintf("%s %s %3.0f%%", p.Op, p.Phase, 100*frac(p.Done, p.Total)))
-			if p.Rate > 0 && p.Total >= p.Done {
-				line += " eta " + fmtDur(time.Duration(float64(p.Total-p.Done)/p.Rate*float64(time.Second)))
-			}
-		} else {
-			line += fmt.Sprintf(" in %s/s out %s/s", fmtCount(x.PagesIn), fmtCount(x.PagesOut))
+			tail = " " + s.Warn.Render(fmt.Sprintf("%s %3.0f%% eta %s", p.Phase, 100*frac(p.Done, p.Total), eta(p)))
 		}
-		lines = append(lines, line)
+		// The sparkline gets what the fixed fields leave, up to 16 samples.
+		sw := clamp(hs.w-lipglossWidth(line)-lipglossWidth(tail), 0, 16)
+		lines = append(lines, line+sparkline(st.samples, sw)+tail)
 	}
 	return strings.Join(lines, "\n")
 }

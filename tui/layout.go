@@ -139,8 +139,10 @@ func (m *Model) narrow(w, h int) string {
 func (m *Model) wide(w, h int) string {
 	lw := w * 11 / 20
 	rw := w - lw - 1
-	memH := m.memHeight(lw, max(3, h/3))
-	hostsH := h - memH
+	// Hosts get what they need (boxed if that fits in two thirds), the map
+	// the rest: more rows give it a finer grain.
+	hostsH := 1 + m.hostsHeight(lw, max(2, h*2/3-1))
+	memH := h - hostsH
 	m.memmap.SetSize(lw, memH)
 	left := fit(m.section("Hosts", focusHosts, m.hostsExtra(), m.hosts, lw, hostsH)+"\n"+m.memmap.View(), lw, h)
 	ckH := 1 + m.ckptHeight(max(3, h/2))

@@ -3,15 +3,26 @@ package tui
 import (
 	"time"
 
-	"charm.land/bubbles/v2/help"
+	"strings"
+
 	tea "charm.land/bubbletea/v2"
 )
+
+// shortHelp is the one-line help: key:word pairs, compact enough for 80
+// columns with every action key.
+func shortHelp(bs []keyBinding) string {
+	var parts []string
+	for _, b := range bs {
+		h := b.Help()
+		parts = append(parts, h.Key+":"+h.Desc)
+	}
+	return strings.Join(parts, " ")
+}
 
 // statusLine is the bottom two lines: what is running and the last result or
 // error (kept visible until the next success or esc), then the key help.
 type statusLine struct {
 	c       *Common
-	help    help.Model
 	running string
 	msg     string
 	err     string
@@ -20,17 +31,12 @@ type statusLine struct {
 }
 
 func newStatusLine(c *Common) *statusLine {
-	s := &statusLine{c: c, help: help.New()}
-	s.help.Styles = help.DefaultStyles(c.Styles.IsDark)
-	return s
+	return &statusLine{c: c}
 }
 
-func (s *statusLine) SetSize(w, h int) { s.w, s.h = w, h; s.help.SetWidth(w) }
+func (s *statusLine) SetSize(w, h int) { s.w, s.h = w, h }
 
 func (s *statusLine) Update(msg tea.Msg) tea.Cmd {
-	if bg, ok := msg.(tea.BackgroundColorMsg); ok {
-		s.help.Styles = help.DefaultStyles(bg.IsDark())
-	}
 	return nil
 }
 
@@ -53,15 +59,16 @@ func (s *statusLine) View() string {
 	}
 	switch {
 	case s.err != "":
-		line += st.Err.Render("✗ ERROR "+s.errAt.Format("15:04:05")+": "+s.err) + st.Subtle.Render(" (esc to dismiss)")
+		line += st.Err.Render("✗ ERROR "+s.errAt.Format("15:04:05")+": "+s.err) + st.Subtle.Render(" (esc)")
 	case s.msg != "":
 		line += s.msg
 	case s.running == "":
 		line += st.Subtle.Render("ready")
 	}
-	keys := s.help.ShortHelpView(s.c.Keys.ShortHelp())
+	keys := shortHelp(s.c.Keys.ShortHelp())
 	if s.c.ReadOnly {
-		keys = st.Badge.Render(" READ-ONLY: actions disabled ") + " " + s.help.ShortHelpView([]keyBinding{s.c.Keys.Next, s.c.Keys.Up, s.c.Keys.Down, s.c.Keys.Filter, s.c.Keys.Help, s.c.Keys.Quit})
+		k := s.c.Keys
+		keys = st.Badge.Render(" READ-ONLY: actions disabled ") + " " + shortHelp([]keyBinding{k.Next, k.Up, k.Down, k.Filter, k.Help, k.Quit})
 	}
 	return fit(line+"\n"+keys, s.w, s.h)
 }
