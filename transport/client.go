@@ -42,12 +42,25 @@ func Dial(ctx context.Context, network, addr string, cfg ClientConfig) (*Client,
 	if timeout <= 0 {
 		timeout = DefaultDialTimeout
 	}
+	if err := cfg.check(addr); err != nil {
+		return nil, err
+	}
 	d := net.Dialer{Timeout: timeout}
 	conn, err := d.DialContext(ctx, network, addr)
 	if err != nil {
 		return nil, dialError(addr, timeout, err)
 	}
 	return NewClientConn(ctx, conn, addr, cfg)
+}
+
+func (cfg *ClientConfig) check(addr string) error {
+	if cfg.HostKey == nil {
+		return fmt.Errorf("ssh to %s: no host key check configured: use transport.KnownHosts or transport.PinnedKey", addr)
+	}
+	if len(cfg.Signers) == 0 {
+		return fmt.Errorf("ssh to %s: no keys to authenticate with: name a key file or start ssh-agent", addr)
+	}
+	return nil
 }
 
 func dialError(addr string, timeout time.Duration, err error) error {
@@ -66,13 +79,9 @@ func dialError(addr string, timeout time.Duration, err error) error {
 // NewClientConn runs the SSH handshake over an existing conn (closed on
 // failure). addr names the host for host key checks and errors.
 func NewClientConn(ctx context.Context, conn net.Conn, addr string, cfg ClientConfig) (*Client, error) {
-	if cfg.HostKey == nil {
+	if err := cfg.check(addr); err != nil {
 		conn.Close()
-		return nil, fmt.Errorf("ssh to %s: no host key check configured: use transport.KnownHosts or transport.PinnedKey", addr)
-	}
-	if len(cfg.Signers) == 0 {
-		conn.Close()
-		return nil, fmt.Errorf("ssh to %s: no keys to authenticate with: name a key file or start ssh-agent", addr)
+		return nil, err
 	}
 	timeout := cfg.DialTimeout
 	if timeout <= 0 {
@@ -231,12 +240,23 @@ type ExecStream struct {
 func (e *ExecStream) Read(p []byte) (int, error)  { return e.stdout.Read(p) }
 func (e *ExecStream) Write(p []byte) (int, error) { return e.stdin.Write(p) }
 
-// Close sends EOF to the command, ends the session and waits for it.
+// execGrace is how long Close lets the command exit on its own after EOF
+// on its stdin (so its last words reach Stderr) before ending the session.
+const execGrace = time.Second
+
+// Close sends EOF to the command, gives it execGrace to exit, then ends the
+// session and waits for it.
 func (e *ExecStream) Close() error {
 	e.once.Do(func() {
 		e.stdin.Close()
+		exited := make(chan struct{})
+		go func() { e.sess.Wait(); close(exited) }()
+		select {
+		case <-exited:
+		case <-time.After(execGrace):
+		}
 		e.sess.Close()
-		e.sess.Wait()
+		<-exited
 	})
 	return nil
 }
