@@ -26,6 +26,9 @@ func scenarioModel(t testing.TB, w, h int, opt Options) (*Model, *fakeCtrl) {
 	m.Update(tea.WindowSizeMsg{Width: w, Height: h})
 	for _, ev := range scenario() {
 		m.Update(ev)
+		if ev.Type == "checkpoints" {
+			f.list = ev.Checkpoints
+		}
 	}
 	return m, f
 }

@@ -47,9 +47,9 @@ func (s *statusLine) info(text string) { s.msg = text }
 func (s *statusLine) success(text string) { s.msg, s.err = text, "" }
 
 // fail shows an error until the next success or esc.
-func (s *statusLine) fail(text string) { s.err, s.errAt = text, s.c.Now() }
+func (s *statusLine) fail(text string) { s.err, s.errAt, s.msg = text, s.c.Now(), "" }
 
-func (s *statusLine) clearError() { s.err = "" }
+func (s *statusLine) clearError() { s.err, s.msg = "", "" }
 
 func (s *statusLine) View() string {
 	st := s.c.Styles
@@ -57,12 +57,15 @@ func (s *statusLine) View() string {
 	if s.running != "" {
 		line = st.Warn.Render("⏳ "+s.running+" running") + "  "
 	}
+	// A fresh note (a refusal, a result) comes first; a standing error
+	// stays visible after it.
+	if s.msg != "" {
+		line += s.msg + "  "
+	}
 	switch {
 	case s.err != "":
 		line += st.Err.Render("✗ ERROR "+s.errAt.Format("15:04:05")+": "+s.err) + st.Subtle.Render(" (esc)")
-	case s.msg != "":
-		line += s.msg
-	case s.running == "":
+	case s.msg == "" && s.running == "":
 		line += st.Subtle.Render("ready")
 	}
 	keys := shortHelp(s.c.Keys.ShortHelp())
