@@ -305,7 +305,11 @@ func (c *Conn) readLoop() {
 			if ch == nil {
 				continue // the call gave up; its response is dropped
 			}
-			ch <- f // buffered 1, and each id is answered once
+			select {
+			case ch <- f: // buffered 1: the first answer to an id never blocks
+			default:
+				c.opt.Logf("rpc: dropping a second response to request %d", f.ID)
+			}
 		case kindEvent:
 			select {
 			case c.events <- f:
