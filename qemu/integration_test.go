@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -345,5 +346,38 @@ func TestStreamRoundTrip(t *testing.T) {
 	cleanBeats(t, dst, 2, last.Fields["seq"])
 	if pages, errs, err := dst.VerifyGuest(ctx); err != nil || errs != 0 || pages != ready.Fields["pages"] {
 		t.Fatalf("VerifyGuest after stream restore: pages=%d errors=%d err=%v", pages, errs, err)
+	}
+}
+
+func TestStartFailuresSayWhy(t *testing.T) {
+	k, i := requireQEMU(t)
+	dir := t.TempDir()
+	base := Config{Kernel: k, Initrd: i, Dir: dir, Nodes: []Node{{SizeBytes: 64 << 20, MemPath: filepath.Join(dir, "ram0")}}}
+	ctx := context.Background()
+
+	c := base
+	c.ExtraArgs = []string{"-no-such-option"}
+	if _, err := Start(ctx, c); err == nil || !strings.Contains(err.Error(), "no-such-option") {
+		t.Fatalf("bad option: err = %v, want QEMU's own complaint", err)
+	}
+	c = base
+	c.Nodes = []Node{{SizeBytes: 64 << 20, MemPath: filepath.Join(dir, "absent", "ram0")}}
+	if _, err := Start(ctx, c); err == nil || !strings.Contains(err.Error(), "absent") {
+		t.Fatalf("missing node dir: err = %v", err)
+	}
+}
+
+func TestKill(t *testing.T) {
+	vm := startVM(t, Config{Nodes: nodesIn(t.TempDir(), "ram"), CPUs: 1})
+	if err := vm.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-vm.Exited():
+	case <-time.After(5 * time.Second):
+		t.Fatal("QEMU still running 5 s after Kill")
+	}
+	if err := vm.Wait(); err == nil {
+		t.Fatal("Wait after SIGKILL returned no error")
 	}
 }
