@@ -61,8 +61,9 @@ fi
 busybox=/bin/busybox
 [ -x "$busybox" ] || { echo "build.sh: $busybox missing after installing busybox-static" >&2; exit 1; }
 
-# --- init: our static Go program (go's own cache makes this cheap) -------
-(cd "$root" && CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$tmp/init" ./guest/image/init)
+# --- init: our static Go program (go's own cache makes this cheap); no VCS
+# stamp, so the bytes depend on the source, not on the commit -----------
+(cd "$root" && CGO_ENABLED=0 go build -trimpath -buildvcs=false -ldflags='-s -w' -o "$tmp/init" ./guest/image/init)
 
 # --- initramfs: busybox + /init, fixed owners, modes and mtimes ----------
 istamp=$(cat "$tmp/init" "$busybox" "$here/build.sh" | sha256sum | cut -d' ' -f1)
