@@ -1,0 +1,233 @@
+// Package agentrpc names the methods a host agent serves and the shapes of
+// their parameters and results. The coordinator and the agent both use it,
+// so the two sides cannot drift apart.
+package agentrpc
+
+import (
+	"encoding/json"
+
+	"dcres/api"
+	"dcres/ckpt"
+)
+
+// Operator methods (from the console or a script).
+const (
+	Info          = "agent.info"
+	Setup         = "vm.setup"
+	Run           = "vm.run"
+	Teardown      = "vm.teardown"
+	Stats         = "vm.stats"
+	Describe      = "vm.describe"
+	Pause         = "ckpt.pause"
+	Save          = "ckpt.save"
+	Resume        = "ckpt.resume"
+	Commit        = "ckpt.commit"
+	Abort         = "ckpt.abort"
+	Rollback      = "ckpt.rollback"
+	List          = "ckpt.list"
+	VerifyPiece   = "ckpt.verify"
+	Delete        = "ckpt.delete"
+	RestoreStop   = "restore.stop"
+	RestoreLoad   = "restore.load"
+	RestoreStart  = "restore.start"
+	Discard       = "restore.discard"
+	VerifyGuest   = "guest.verify"
+	EventStats    = "event.stats"
+	EventProgress = "event.progress"
+	EventLog      = "event.log"
+	EventGuest    = "event.guest"
+)
+
+// Peer methods (agent to agent; page data in payloads).
+const (
+	PeerFetch     = "peer.fetch"
+	PeerWriteBack = "peer.writeback"
+	PeerPiece     = "peer.piece"
+)
+
+// MaxPagesPerCall bounds the pages in one peer message (4 MiB of data).
+const MaxPagesPerCall = 1024
+
+// InfoResult describes an agent.
+type InfoResult struct {
+	Name        string `json:"name"`
+	Version     string `json:"version"`
+	HostKey     string `json:"host_key"` // authorized_keys format
+	MemoryBytes int64  `json:"memory_bytes"`
+	QEMU        string `json:"qemu,omitempty"` // QEMU's version, if installed
+}
+
+// Peer introduces another agent of the VM: where it listens and the key it
+// must present, both as a server and as a client.
+type Peer struct {
+	Name    string `json:"name"`
+	Addr    string `json:"addr"`
+	HostKey string `json:"host_key"`
+}
+
+// Workload is the synthetic guest's workload.
+type Workload struct {
+	Pattern     string  `json:"pattern"`
+	DirtyRate   int64   `json:"dirty_rate"`
+	ReadRate    int64   `json:"read_rate"`
+	Seed        int64   `json:"seed"`
+	HotFraction float64 `json:"hot_fraction"`
+}
+
+// SetupParams creates (or replaces) a VM on a host. Incarnation grows with
+// every setup and restore, so a message of an older life is refused.
+type SetupParams struct {
+	VM          string      `json:"vm"`
+	Incarnation uint64      `json:"incarnation"`
+	Main        string      `json:"main"`
+	Driver      string      `json:"driver"`
+	MemoryBytes int64       `json:"memory_bytes"`
+	CacheBytes  int64       `json:"cache_bytes"`
+	Hosts       []string    `json:"hosts"` // location table host order
+	Locations   []api.Range `json:"locations"`
+	Peers       []Peer      `json:"peers"`
+	Workload    Workload    `json:"workload"`
+	CPUs        int         `json:"cpus,omitempty"`
+}
+
+// VMParams names a VM.
+type VMParams struct {
+	VM string `json:"vm"`
+}
+
+// PauseResult is the main host's state at the cut.
+type PauseResult struct {
+	Locations []api.Range `json:"locations"`
+	Hosts     []string    `json:"hosts"`
+}
+
+// SaveParams asks a host to write its piece of checkpoint ID.
+type SaveParams struct {
+	VM     string `json:"vm"`
+	ID     string `json:"id"`
+	Method string `json:"method"`
+}
+
+// SaveResult is a host's saved piece.
+type SaveResult struct {
+	Piece       *ckpt.PieceRef `json:"piece,omitempty"`
+	DeviceState *ckpt.FileRef  `json:"device_state,omitempty"`
+	// Overrides are the gfn ranges whose authoritative copy is in this piece
+	// although another host is their home (the main host's dirty cache).
+	Overrides        []api.Range `json:"overrides,omitempty"`
+	Seconds          float64     `json:"seconds"`
+	BytesOverNetwork int64       `json:"bytes_over_network"`
+}
+
+// CkptParams names one checkpoint of a VM.
+type CkptParams struct {
+	VM string `json:"vm"`
+	ID string `json:"id"`
+}
+
+// CommitParams commits a checkpoint with its manifest.
+type CommitParams struct {
+	VM       string          `json:"vm"`
+	ID       string          `json:"id"`
+	Manifest json.RawMessage `json:"manifest"`
+}
+
+// ListResult is a host's committed checkpoints of a VM.
+type ListResult struct {
+	Manifests []json.RawMessage `json:"manifests"`
+}
+
+// VerifyResult is a host's digest check of its part of a checkpoint.
+type VerifyResult struct {
+	Pages  int64    `json:"pages"`
+	Faults []string `json:"faults,omitempty"`
+}
+
+// Source is where a target finds the authoritative copy of some pages: the
+// piece of checkpoint ID held by Host.
+type Source struct {
+	Host   string      `json:"host"`
+	Ranges []api.Range `json:"ranges"`
+}
+
+// LoadParams asks a target to load its share of a checkpoint into its store.
+type LoadParams struct {
+	Setup    SetupParams     `json:"setup"`
+	ID       string          `json:"id"`
+	Sources  []Source        `json:"sources"`
+	Manifest json.RawMessage `json:"manifest"`
+}
+
+// LoadResult is what a target loaded.
+type LoadResult struct {
+	Pages   int64   `json:"pages"`
+	Bytes   int64   `json:"bytes"`
+	Pulled  int64   `json:"pulled"`
+	Seconds float64 `json:"seconds"`
+}
+
+// StartParams starts the restored guest on the main host.
+type StartParams struct {
+	VM       string          `json:"vm"`
+	ID       string          `json:"id"`
+	Manifest json.RawMessage `json:"manifest"`
+}
+
+// VerifyGuestResult compares every page with the version at the cut.
+type VerifyGuestResult struct {
+	Pages  int64 `json:"pages"`
+	Errors int64 `json:"errors"`
+}
+
+// FetchParams asks a home for pages [Start, Start+Count).
+type FetchParams struct {
+	VM          string `json:"vm"`
+	Incarnation uint64 `json:"incarnation"`
+	Start       uint64 `json:"start"`
+	Count       uint64 `json:"count"`
+}
+
+// WriteBackParams sends dirty pages home; the payload holds them in order.
+type WriteBackParams struct {
+	VM          string   `json:"vm"`
+	Incarnation uint64   `json:"incarnation"`
+	GFNs        []uint64 `json:"gfns"`
+}
+
+// PieceParams asks a host for the pages of its piece in Ranges.
+type PieceParams struct {
+	VM     string      `json:"vm"`
+	ID     string      `json:"id"`
+	Ranges []api.Range `json:"ranges"`
+}
+
+// PieceResult lists the non-zero pages in the payload, as runs in order.
+type PieceResult struct {
+	Runs []api.Range `json:"runs"`
+}
+
+// LogEvent is a line an agent reports to its operators.
+type LogEvent struct {
+	Level   api.Level `json:"level"`
+	Message string    `json:"message"`
+}
+
+// Introduce tells an agent about the peers of a VM before a restore, so that
+// a host that holds a piece but is no target can serve it.
+const Introduce = "vm.introduce"
+
+// IntroduceParams lists a VM's peers.
+type IntroduceParams struct {
+	VM    string `json:"vm"`
+	Peers []Peer `json:"peers"`
+}
+
+// StatsEvent is an agent's figures for one VM, sent about once a second.
+type StatsEvent struct {
+	VM    string           `json:"vm"`
+	Host  api.HostStats    `json:"host"`
+	Guest *api.GuestStatus `json:"guest,omitempty"`
+	// DirtyByHost is, on the main host, the bytes per second the guest writes
+	// to pages homed at each host.
+	DirtyByHost map[string]float64 `json:"dirty_by_host,omitempty"`
+}

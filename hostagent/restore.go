@@ -1,0 +1,287 @@
+package hostagent
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"dcres/agentrpc"
+	"dcres/api"
+	"dcres/ckpt"
+)
+
+// pullParallel is how many pulls one target keeps in flight per source.
+const pullParallel = 4
+
+// stopVM stops and drops a VM's state on this host (restore's first step).
+func (a *Agent) stopVM(name string) {
+	a.mu.Lock()
+	v := a.vms[name]
+	delete(a.vms, name)
+	a.mu.Unlock()
+	if v != nil {
+		v.close()
+	}
+}
+
+// load builds a fresh VM state for the restored placement and fills its
+// store with the pages homed here: from this host's own piece where it holds
+// the authoritative copy, pulled from the source host's piece otherwise.
+func (a *Agent) load(ctx context.Context, p agentrpc.LoadParams) (*agentrpc.LoadResult, error) {
+	start := time.Now()
+	if err := a.introduce(p.Setup.VM, p.Setup.Peers); err != nil {
+		return nil, err
+	}
+	a.stopVM(p.Setup.VM)
+	v, err := a.newVM(p.Setup)
+	if err != nil {
+		return nil, err
+	}
+	res, err := v.loadPages(ctx, p)
+	if err != nil {
+		v.close()
+		return nil, err
+	}
+	a.mu.Lock()
+	a.vms[v.name] = v
+	a.mu.Unlock()
+	res.Seconds = time.Since(start).Seconds()
+	return res, nil
+}
+
+func (v *vm) loadPages(ctx context.Context, p agentrpc.LoadParams) (*agentrpc.LoadResult, error) {
+	var total int64
+	for _, s := range p.Sources {
+		for _, r := range s.Ranges {
+			total += int64(r.Count) * api.PageSize
+		}
+	}
+	prog := v.progress("restore", p.ID, "load")
+	prog.setTotal(total)
+	var mu sync.Mutex
+	res := &agentrpc.LoadResult{}
+	put := func(g uint64, page []byte, pulled bool) error {
+		if g >= v.npages || v.loc.Home(g) != v.self {
+			return fmt.Errorf("page %d is not homed on %s in this placement", g, v.a.cfg.Name)
+		}
+		mu.Lock()
+		v.store.Put(g, page)
+		res.Pages++
+		res.Bytes += api.PageSize
+		if pulled {
+			res.Pulled += api.PageSize
+		}
+		mu.Unlock()
+		return nil
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	for _, src := range p.Sources {
+		src := src
+		if src.Host == v.a.cfg.Name {
+			g.Go(func() error { return v.loadLocal(p.ID, src.Ranges, put, prog) })
+			continue
+		}
+		// Split the source's ranges into bounded batches pulled in parallel.
+		batches := make(chan []api.Range)
+		g.Go(func() error {
+			defer close(batches)
+			for _, b := range batchRanges(src.Ranges, agentrpc.MaxPagesPerCall) {
+				select {
+				case batches <- b:
+				case <-gctx.Done():
+					return gctx.Err()
+				}
+			}
+			return nil
+		})
+		for i := 0; i < pullParallel; i++ {
+			g.Go(func() error {
+				for b := range batches {
+					if err := v.pull(gctx, src.Host, p.ID, b, put, prog); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+		}
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	prog.finish()
+	return res, nil
+}
+
+func (v *vm) loadLocal(id string, ranges []api.Range, put func(uint64, []byte, bool) error, prog *progress) error {
+	m, err := v.a.store.Load(v.name, id)
+	if err != nil {
+		return err
+	}
+	path, err := v.a.store.Path(v.name, id, pieceOf(m, v.a.cfg.Name))
+	if err != nil {
+		return err
+	}
+	r, err := ckpt.OpenPiece(path)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	// Pages of the ranges that the piece does not hold are zero: progress
+	// counts the range, the store leaves them out.
+	for _, rg := range ranges {
+		prog.add(int64(rg.Count) * api.PageSize)
+	}
+	return r.EachIn(ranges, func(g uint64, page []byte) error {
+		if isZero(page) {
+			return nil
+		}
+		return put(g, page, false)
+	})
+}
+
+// pull fetches the non-zero pages of ranges from host's piece.
+func (v *vm) pull(ctx context.Context, host, id string, ranges []api.Range, put func(uint64, []byte, bool) error, prog *progress) error {
+	var res agentrpc.PieceResult
+	data, err := v.a.peerPool.call(ctx, host, agentrpc.PeerPiece, agentrpc.PieceParams{VM: v.name, ID: id, Ranges: ranges}, nil, &res)
+	if err != nil {
+		return err
+	}
+	off := 0
+	for _, run := range res.Runs {
+		for g := run.Start; g < run.Start+run.Count; g++ {
+			if off+api.PageSize > len(data) {
+				return fmt.Errorf("pull from %s: payload shorter than its runs say", host)
+			}
+			if err := put(g, data[off:off+api.PageSize], true); err != nil {
+				return err
+			}
+			off += api.PageSize
+		}
+	}
+	if off != len(data) {
+		return fmt.Errorf("pull from %s: %d bytes beyond its runs", host, len(data)-off)
+	}
+	var n int64
+	for _, r := range ranges {
+		n += int64(r.Count) * api.PageSize
+	}
+	prog.addPulled(n, int64(len(data)))
+	return nil
+}
+
+// servePiece reads the non-zero pages of ranges from this host's piece.
+func (a *Agent) servePiece(p agentrpc.PieceParams) (*agentrpc.PieceResult, []byte, error) {
+	var pages uint64
+	for _, r := range p.Ranges {
+		pages += r.Count
+	}
+	if pages > agentrpc.MaxPagesPerCall {
+		return nil, nil, fmt.Errorf("%d pages asked in one call; at most %d", pages, agentrpc.MaxPagesPerCall)
+	}
+	m, err := a.store.Load(p.VM, p.ID)
+	if err != nil {
+		return nil, nil, err
+	}
+	path, err := a.store.Path(p.VM, p.ID, pieceOf(m, a.cfg.Name))
+	if err != nil {
+		return nil, nil, err
+	}
+	r, err := ckpt.OpenPiece(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer r.Close()
+	res := &agentrpc.PieceResult{}
+	data := make([]byte, 0, pages*api.PageSize)
+	err = r.EachIn(p.Ranges, func(g uint64, page []byte) error {
+		if isZero(page) {
+			return nil
+		}
+		res.Runs = addToRuns(res.Runs, g, a.cfg.Name)
+		data = append(data, page...)
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return res, data, nil
+}
+
+// start rebuilds the guest on the main host from the loaded homes and the
+// checkpoint's device state, and runs it.
+func (v *vm) start(p agentrpc.StartParams) error {
+	var m ckpt.Manifest
+	if err := json.Unmarshal(p.Manifest, &m); err != nil {
+		return fmt.Errorf("manifest: %w", err)
+	}
+	if m.DeviceState == nil {
+		return fmt.Errorf("checkpoint %s has no device state", p.ID)
+	}
+	path, err := v.a.store.Path(v.name, p.ID, m.DeviceState.File)
+	if err != nil {
+		return err
+	}
+	digest, _, err := ckpt.HashFile(path)
+	if err != nil {
+		return err
+	}
+	if digest != m.DeviceState.Digest {
+		return fmt.Errorf("device state %s: digest %s, manifest says %s (damaged)", path, digest, m.DeviceState.Digest)
+	}
+	state, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	if err := v.guest.LoadDeviceState(state); err != nil {
+		return err
+	}
+	v.run()
+	return nil
+}
+
+func pieceOf(m *ckpt.Manifest, host string) string {
+	for _, p := range m.Pieces {
+		if p.Host == host {
+			return p.File
+		}
+	}
+	return pieceFile(host)
+}
+
+// batchRanges cuts ranges into groups of at most max pages.
+func batchRanges(rs []api.Range, max uint64) [][]api.Range {
+	var out [][]api.Range
+	var cur []api.Range
+	var n uint64
+	for _, r := range rs {
+		for r.Count > 0 {
+			take := min(r.Count, max-n)
+			cur = append(cur, api.Range{Start: r.Start, Count: take, Host: r.Host})
+			n += take
+			r.Start += take
+			r.Count -= take
+			if n == max {
+				out = append(out, cur)
+				cur, n = nil, 0
+			}
+		}
+	}
+	if len(cur) > 0 {
+		out = append(out, cur)
+	}
+	return out
+}
+
+func isZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,220 @@
+package hostagent
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"dcres/agentrpc"
+	"dcres/api"
+	"dcres/ckpt"
+)
+
+// pieceFile names a host's piece in a checkpoint directory.
+func pieceFile(host string) string { return "piece-" + host + ".dcp" }
+
+// deviceStateFile names the main host's device state.
+const deviceStateFile = "device-state.bin"
+
+// save writes this host's piece of a checkpoint under a partial name. For
+// method dcres every host saves the pages it is home for, and the main host
+// also the dirty pages of its cache (which win over their homes' copies);
+// nothing crosses the network. For method traditional the main host gathers
+// every page over the peer links and saves one image.
+func (v *vm) save(ctx context.Context, p agentrpc.SaveParams) (*agentrpc.SaveResult, error) {
+	start := time.Now()
+	if err := ckpt.ValidName("checkpoint id", p.ID); err != nil {
+		return nil, err
+	}
+	path, err := v.a.store.PartialPath(v.name, p.ID, pieceFile(v.a.cfg.Name))
+	if err != nil {
+		return nil, err
+	}
+	w, err := ckpt.CreatePiece(path, ckpt.PieceOptions{Host: v.a.cfg.Name, VM: v.name, CheckpointID: p.ID})
+	if err != nil {
+		return nil, err
+	}
+	prog := v.progress("checkpoint", p.ID, "save")
+	res := &agentrpc.SaveResult{}
+	switch p.Method {
+	case "dcres":
+		res.Overrides, err = v.saveDCRES(ctx, w, prog)
+	case "traditional":
+		if !v.isMain() {
+			err = fmt.Errorf("traditional checkpoints are saved by the main host alone")
+			break
+		}
+		res.BytesOverNetwork, err = v.saveGathered(ctx, w, prog)
+	default:
+		err = fmt.Errorf("method %q is not known (dcres, traditional)", p.Method)
+	}
+	if err != nil {
+		w.Abort()
+		return nil, err
+	}
+	info, err := w.Close()
+	if err != nil {
+		return nil, err
+	}
+	prog.finish()
+	res.Piece = &ckpt.PieceRef{Host: v.a.cfg.Name, File: pieceFile(v.a.cfg.Name), Pages: info.Pages,
+		ZeroPages: info.ZeroPages, Bytes: info.Bytes, Digest: info.Digest}
+	if v.isMain() {
+		ds, err := v.saveDeviceState(p.ID)
+		if err != nil {
+			return nil, err
+		}
+		res.DeviceState = ds
+	}
+	res.Seconds = time.Since(start).Seconds()
+	return res, nil
+}
+
+// saveDCRES writes the home pages held here and, on the main host, its dirty
+// cached pages, merged in gfn order.
+func (v *vm) saveDCRES(ctx context.Context, w *ckpt.PieceWriter, prog *progress) ([]api.Range, error) {
+	var dirty []uint64
+	if v.pager != nil {
+		dirty = v.pager.DirtyCached()
+	}
+	runs := v.store.Runs()
+	var total int64
+	for _, r := range runs {
+		total += int64(r.Count) * api.PageSize
+	}
+	total += int64(len(dirty)) * api.PageSize
+	prog.setTotal(total)
+
+	var overrides []api.Range
+	di := 0
+	emitDirtyBefore := func(limit uint64) error {
+		for di < len(dirty) && dirty[di] < limit {
+			g := dirty[di]
+			if err := w.WritePage(g, v.pager.CachedPage(g)); err != nil {
+				return err
+			}
+			overrides = addToRuns(overrides, g, v.a.cfg.Name)
+			prog.add(api.PageSize)
+			di++
+		}
+		return nil
+	}
+	for _, r := range runs {
+		for g := r.Start; g < r.Start+r.Count; g++ {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			if err := emitDirtyBefore(g); err != nil {
+				return nil, err
+			}
+			if di < len(dirty) && dirty[di] == g {
+				// A page homed here is never in this host's own cache; if it
+				// were, the cache copy would be the newer one.
+				di++
+			}
+			if err := w.WritePage(g, v.store.Page(g)); err != nil {
+				return nil, err
+			}
+			prog.add(api.PageSize)
+		}
+	}
+	if err := emitDirtyBefore(v.npages); err != nil {
+		return nil, err
+	}
+	return overrides, nil
+}
+
+// saveGathered is the traditional method: every page comes to the main host
+// (remote ones over the peer links, batch by batch) and is saved here.
+func (v *vm) saveGathered(ctx context.Context, w *ckpt.PieceWriter, prog *progress) (int64, error) {
+	prog.setTotal(int64(v.npages) * api.PageSize)
+	dirty := map[uint64]bool{}
+	for _, g := range v.pager.DirtyCached() {
+		dirty[g] = true
+	}
+	var overNet int64
+	buf := make([]byte, agentrpc.MaxPagesPerCall*api.PageSize)
+	for _, r := range v.loc.Ranges() {
+		host := v.hostIndex(r.Host)
+		for g := r.Start; g < r.Start+r.Count; {
+			n := min(uint64(agentrpc.MaxPagesPerCall), r.Start+r.Count-g)
+			chunk := buf[:n*api.PageSize]
+			if host == v.self {
+				for i := uint64(0); i < n; i++ {
+					copy(chunk[i*api.PageSize:(i+1)*api.PageSize], v.store.Page(g+i))
+				}
+			} else {
+				if err := v.fetch(ctx, host, g, chunk); err != nil {
+					return overNet, err
+				}
+				overNet += int64(len(chunk))
+			}
+			for i := uint64(0); i < n; i++ {
+				page := chunk[i*api.PageSize : (i+1)*api.PageSize]
+				if dirty[g+i] {
+					page = v.pager.CachedPage(g + i)
+				}
+				if err := w.WritePage(g+i, page); err != nil {
+					return overNet, err
+				}
+			}
+			prog.add(int64(len(chunk)))
+			g += n
+		}
+	}
+	return overNet, nil
+}
+
+func (v *vm) saveDeviceState(id string) (*ckpt.FileRef, error) {
+	state, err := v.guest.DeviceState()
+	if err != nil {
+		return nil, err
+	}
+	path, err := v.a.store.PartialPath(v.name, id, deviceStateFile)
+	if err != nil {
+		return nil, err
+	}
+	if err := writeFileSync(path, state); err != nil {
+		return nil, err
+	}
+	digest, n, err := ckpt.HashFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return &ckpt.FileRef{Host: v.a.cfg.Name, File: deviceStateFile, Bytes: n, Digest: digest}, nil
+}
+
+func (v *vm) hostIndex(name string) int {
+	for i, h := range v.setup.Hosts {
+		if h == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// addToRuns appends gfn g to runs, extending the last run when consecutive.
+func addToRuns(runs []api.Range, g uint64, host string) []api.Range {
+	if n := len(runs); n > 0 && runs[n-1].Start+runs[n-1].Count == g {
+		runs[n-1].Count++
+		return runs
+	}
+	return append(runs, api.Range{Start: g, Count: 1, Host: host})
+}
+
+func writeFileSync(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
