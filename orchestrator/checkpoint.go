@@ -1,0 +1,199 @@
+package orchestrator
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"time"
+
+	"dcres/agentrpc"
+	"dcres/api"
+	"dcres/ckpt"
+	"dcres/protocol"
+)
+
+// Checkpoint implements api.Controller: it runs the checkpoint protocol to
+// its end and returns what it measured.
+func (s *Session) Checkpoint(ctx context.Context, req api.CheckpointRequest) (*api.CheckpointResult, error) {
+	if req.Method == "" {
+		req.Method = "dcres"
+	}
+	if req.Live || req.Incremental {
+		return nil, fmt.Errorf("live and incremental checkpoints are not built yet: use a stop-and-copy checkpoint (live: false, incremental: false)")
+	}
+	s.op.Lock()
+	defer s.op.Unlock()
+	s.mu.Lock()
+	l := s.layout
+	s.seq++
+	id := fmt.Sprintf("%s-%s-%d", req.Method, time.Now().UTC().Format("20060102T150405"), s.seq)
+	s.mu.Unlock()
+	if l.vm == "" {
+		return nil, fmt.Errorf("no VM is running in this session: start it first")
+	}
+	savers := l.hosts
+	switch req.Method {
+	case "dcres":
+	case "traditional":
+		savers = []string{l.main}
+	default:
+		return nil, fmt.Errorf("checkpoint method %q is not known: use dcres or traditional", req.Method)
+	}
+	m, err := protocol.NewCheckpoint(l.main, savers)
+	if err != nil {
+		return nil, err
+	}
+	s.emit(api.Event{Type: api.EvOpStart, Op: "checkpoint", ID: id, Message: fmt.Sprintf("checkpoint %s (%s) of %s on %v", id, req.Method, l.vm, savers)})
+	d := &ckptDriver{s: s, l: l, id: id, method: req.Method, saves: map[string]*agentrpc.SaveResult{}}
+	start := time.Now()
+	run(ctx, m, d.perform, s.emitStep("checkpoint", id))
+	res := d.result(start)
+	if err := m.Err(); err != nil && !m.Committed() {
+		s.emit(api.Event{Type: api.EvOpDone, Op: "checkpoint", ID: id, Level: api.Error, Message: fmt.Sprintf("checkpoint %s failed: %v", id, err)})
+		return nil, fmt.Errorf("checkpoint %s failed (earlier checkpoints are untouched): %w", id, err)
+	}
+	if err := m.ResumeErr(); err != nil {
+		s.emit(api.Event{Type: api.EvLog, Level: api.Error, Op: "checkpoint", ID: id,
+			Message: fmt.Sprintf("checkpoint %s is committed but the guest could not be resumed (%v); its agent resumes it when the lease ends", id, err)})
+	}
+	s.mu.Lock()
+	s.last[req.Method], s.last[""] = id, id
+	s.mu.Unlock()
+	s.emit(api.Event{Type: api.EvOpDone, Op: "checkpoint", ID: id, Level: api.Info,
+		Message: fmt.Sprintf("checkpoint %s committed: %s saved in %.2fs (pause %.2fs), %s over the network",
+			id, fmtBytes(res.BytesSaved), res.Seconds, res.PauseSeconds, fmtBytes(res.BytesOverNetwork))})
+	s.publishList(ctx)
+	return res, nil
+}
+
+// ckptDriver performs a checkpoint machine's messages on the agents.
+type ckptDriver struct {
+	s      *Session
+	l      layout
+	id     string
+	method string
+
+	pause    agentrpc.PauseResult
+	pausedAt time.Time
+	resumed  time.Time
+	saves    map[string]*agentrpc.SaveResult
+	manifest []byte
+}
+
+// perform runs one message; it is called from one goroutine per message,
+// with the results handed back to the machine in order by run.
+func (d *ckptDriver) perform(ctx context.Context, msg protocol.Msg) (func(), error) {
+	h, err := d.s.host(msg.To)
+	if err != nil {
+		return nil, err
+	}
+	vmp := agentrpc.VMParams{VM: d.l.vm}
+	cp := agentrpc.CkptParams{VM: d.l.vm, ID: d.id}
+	switch msg.Kind {
+	case protocol.Pause:
+		var res agentrpc.PauseResult
+		t := time.Now()
+		if err := h.call(ctx, agentrpc.Pause, vmp, &res); err != nil {
+			return nil, err
+		}
+		return func() { d.pause, d.pausedAt = res, t }, nil
+	case protocol.Save:
+		var res agentrpc.SaveResult
+		if err := h.call(ctx, agentrpc.Save, agentrpc.SaveParams{VM: d.l.vm, ID: d.id, Method: d.method}, &res); err != nil {
+			return nil, err
+		}
+		return func() { d.saves[msg.To] = &res }, nil
+	case protocol.Resume:
+		err := h.call(ctx, agentrpc.Resume, vmp, nil)
+		t := time.Now()
+		return func() { d.resumed = t }, err
+	case protocol.Commit:
+		b, err := d.manifestBytes()
+		if err != nil {
+			return nil, err
+		}
+		return nil, h.call(ctx, agentrpc.Commit, agentrpc.CommitParams{VM: d.l.vm, ID: d.id, Manifest: b}, nil)
+	case protocol.Abort:
+		return nil, h.call(ctx, agentrpc.Abort, cp, nil)
+	case protocol.Rollback:
+		return nil, h.call(ctx, agentrpc.Rollback, cp, nil)
+	}
+	return nil, fmt.Errorf("checkpoint: no way to perform %s", msg)
+}
+
+// manifestBytes builds the manifest from the pause and every save. Commit
+// messages are performed concurrently, so it is built under the session lock
+// once.
+func (d *ckptDriver) manifestBytes() ([]byte, error) {
+	d.s.mu.Lock()
+	defer d.s.mu.Unlock()
+	if d.manifest != nil {
+		return d.manifest, nil
+	}
+	vmc := d.s.prof.VM
+	m := &ckpt.Manifest{
+		Format: ckpt.ManifestFormat, ID: d.id, VM: d.l.vm, Created: d.pausedAt.UTC(), Method: d.method,
+		Driver: vmc.Driver, MemoryBytes: vmc.MemoryBytes, PageSize: api.PageSize, Main: d.l.main,
+		Locations: d.pause.Locations, Hosts: d.pause.Hosts,
+	}
+	for _, h := range sortedKeys(d.saves) {
+		sr := d.saves[h]
+		if sr.Piece != nil {
+			m.Pieces = append(m.Pieces, *sr.Piece)
+		}
+		if sr.DeviceState != nil {
+			m.DeviceState = sr.DeviceState
+		}
+		m.Overrides = append(m.Overrides, sr.Overrides...)
+	}
+	cfg, _ := json.Marshal(d.s.setupParams(d.l))
+	m.VMConfig = cfg
+	b, err := ckpt.EncodeManifest(m)
+	if err != nil {
+		return nil, err
+	}
+	d.manifest = b
+	return b, nil
+}
+
+func (d *ckptDriver) result(start time.Time) *api.CheckpointResult {
+	res := &api.CheckpointResult{ID: d.id, Method: d.method, Seconds: time.Since(start).Seconds()}
+	if !d.pausedAt.IsZero() && !d.resumed.IsZero() {
+		res.PauseSeconds = d.resumed.Sub(d.pausedAt).Seconds()
+	}
+	for _, h := range sortedKeys(d.saves) {
+		sr := d.saves[h]
+		hr := api.HostResult{Host: h, Seconds: sr.Seconds}
+		if sr.Piece != nil {
+			hr.Bytes, hr.Pages = sr.Piece.Bytes, sr.Piece.Pages
+		}
+		if sr.DeviceState != nil {
+			hr.Bytes += sr.DeviceState.Bytes
+		}
+		res.BytesSaved += hr.Bytes
+		res.BytesOverNetwork += sr.BytesOverNetwork
+		res.PerHost = append(res.PerHost, hr)
+	}
+	return res
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// emitStep reports each protocol message as a log event.
+func (s *Session) emitStep(op, id string) func(protocol.Msg, error) {
+	return func(m protocol.Msg, err error) {
+		if err != nil {
+			s.emit(api.Event{Type: api.EvLog, Level: api.Error, Op: op, ID: id, Host: m.To, Message: fmt.Sprintf("%s %s on %s failed: %v", op, m.Kind, m.To, err)})
+			return
+		}
+		s.emit(api.Event{Type: api.EvLog, Level: api.Info, Op: op, ID: id, Host: m.To, Message: fmt.Sprintf("%s %s on %s done", op, m.Kind, m.To)})
+	}
+}

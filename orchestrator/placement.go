@@ -1,0 +1,291 @@
+package orchestrator
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+
+	"dcres/api"
+	"dcres/ckpt"
+)
+
+// placement is a parsed restore placement: target hosts and their shares.
+type placement struct {
+	same   bool
+	hosts  []string
+	shares []float64
+	exact  map[string]uint64 // pages per host, when same
+}
+
+// parsePlacement reads "same", "single:HOST" or "HOST=P%,HOST=P%".
+func parsePlacement(s string, m *ckpt.Manifest, known func(string) bool) (placement, error) {
+	s = strings.TrimSpace(s)
+	switch {
+	case s == "" || s == "same":
+		return placement{same: true}, nil
+	case strings.HasPrefix(s, "single:"):
+		h := strings.TrimPrefix(s, "single:")
+		if !known(h) {
+			return placement{}, fmt.Errorf("placement %q: host %q is not in this session", s, h)
+		}
+		return placement{hosts: []string{h}, shares: []float64{1}}, nil
+	}
+	var p placement
+	var sum float64
+	for _, part := range strings.Split(s, ",") {
+		name, pct, ok := strings.Cut(strings.TrimSpace(part), "=")
+		if !ok {
+			return placement{}, fmt.Errorf("placement %q: %q is not HOST=PERCENT%% (e.g. main=50%%,sub1=50%%)", s, part)
+		}
+		if !known(name) {
+			return placement{}, fmt.Errorf("placement %q: host %q is not in this session", s, name)
+		}
+		v, err := strconv.ParseFloat(strings.TrimSuffix(pct, "%"), 64)
+		if err != nil || v <= 0 {
+			return placement{}, fmt.Errorf("placement %q: share %q of %s is not a positive percentage", s, pct, name)
+		}
+		p.hosts = append(p.hosts, name)
+		p.shares = append(p.shares, v/100)
+		sum += v
+	}
+	if math.Abs(sum-100) > 0.01 {
+		return placement{}, fmt.Errorf("placement %q: shares sum to %.4g%%, not 100%%", s, sum)
+	}
+	return p, nil
+}
+
+// restorePlan is a plan with what the agents need to carry it out.
+type restorePlan struct {
+	api       api.Plan
+	main      string
+	hosts     []string    // location table host order of the restored VM
+	locations []api.Range // the restored VM's location table
+	// sources: for every target, where each of its pages comes from.
+	sources map[string][]sourceRanges
+}
+
+type sourceRanges struct {
+	host   string
+	ranges []api.Range
+}
+
+// chunkPages is the unit the planner moves pages in when it must move them
+// (2 MiB, as the split-memory prototype does): fewer, larger transfers.
+const chunkPages = 512
+
+// plan assigns every page a target host: each page stays on the host whose
+// piece holds its authoritative copy while that host has room, and the rest
+// go, chunk by chunk, to the target with the most room left, which balances
+// the links. linkRate is bits/s (0: no time estimate).
+func plan(m *ckpt.Manifest, p placement, linkRate int64) (*restorePlan, error) {
+	npages := uint64(m.MemoryBytes / int64(m.PageSize))
+	// src[g]: index into srcHosts of the host whose piece holds page g.
+	srcHosts, src, err := authoritative(m, npages)
+	if err != nil {
+		return nil, err
+	}
+	if p.same {
+		p.hosts, p.shares = nil, nil
+		// The homes at the cut, whoever saved their pages (for a traditional
+		// checkpoint, the main host saved them all).
+		count := map[string]uint64{}
+		for _, r := range m.Locations {
+			if count[r.Host] == 0 {
+				p.hosts = append(p.hosts, r.Host)
+			}
+			count[r.Host] += r.Count
+		}
+		for _, h := range p.hosts {
+			p.shares = append(p.shares, float64(count[h])/float64(npages))
+		}
+		p.exact = count
+	}
+	main := m.Main
+	mainAt := -1
+	for i, h := range p.hosts {
+		if h == main {
+			mainAt = i
+		}
+	}
+	if mainAt < 0 {
+		return nil, fmt.Errorf("placement leaves out %s, the host the guest runs on and whose disk holds its device state; include it (restoring onto another main host is not supported yet)", main)
+	}
+	// Main first in the restored location table's host order.
+	hosts := append([]string{main}, append(append([]string(nil), p.hosts[:mainAt]...), p.hosts[mainAt+1:]...)...)
+	shares := append([]float64{p.shares[mainAt]}, append(append([]float64(nil), p.shares[:mainAt]...), p.shares[mainAt+1:]...)...)
+	capacity := make([]uint64, len(hosts))
+	var assigned uint64
+	for i := range hosts {
+		capacity[i] = uint64(math.Floor(shares[i] * float64(npages)))
+		assigned += capacity[i]
+	}
+	capacity[0] += npages - assigned // rounding remainder to the main host
+	if p.exact != nil {
+		for i, h := range hosts {
+			capacity[i] = p.exact[h]
+		}
+	}
+
+	target := make([]int8, npages)
+	for g := range target {
+		target[g] = -1
+	}
+	tIndex := map[string]int{}
+	for i, h := range hosts {
+		tIndex[h] = i
+	}
+	left := append([]uint64(nil), capacity...)
+	// Pass 1: pages stay where their saved copy is.
+	for g := uint64(0); g < npages; g++ {
+		if t, ok := tIndex[srcHosts[src[g]]]; ok && left[t] > 0 {
+			target[g] = int8(t)
+			left[t]--
+		}
+	}
+	// Pass 2: the rest in chunks to the target with the most room.
+	for g := uint64(0); g < npages; {
+		if target[g] >= 0 {
+			g++
+			continue
+		}
+		best := 0
+		for t := range left {
+			if left[t] > left[best] {
+				best = t
+			}
+		}
+		if left[best] == 0 {
+			return nil, fmt.Errorf("placement has no room for page %d: the targets' shares do not cover the guest's memory", g)
+		}
+		for n := 0; n < chunkPages && g < npages && left[best] > 0; g++ {
+			if target[g] < 0 {
+				target[g] = int8(best)
+				left[best]--
+				n++
+			}
+		}
+	}
+
+	rp := &restorePlan{main: main, hosts: hosts, sources: map[string][]sourceRanges{}}
+	rp.api.Checkpoint = m.ID
+	rp.locations = runsOf(target, hosts)
+	rp.api.Ranges = rp.locations
+	// Sources per target, and the bytes on every link.
+	type key struct{ t, s int }
+	srcRuns := map[key][]api.Range{}
+	pages := map[key]uint64{}
+	for g := uint64(0); g < npages; g++ {
+		k := key{int(target[g]), int(src[g])}
+		rs := srcRuns[k]
+		if n := len(rs); n > 0 && rs[n-1].Start+rs[n-1].Count == g {
+			rs[n-1].Count++
+		} else {
+			rs = append(rs, api.Range{Start: g, Count: 1, Host: srcHosts[src[g]]})
+		}
+		srcRuns[k] = rs
+		pages[k]++
+	}
+	in := map[string]int64{}
+	out := map[string]int64{}
+	for t, th := range hosts {
+		pt := api.PlanTarget{Host: th}
+		for s, sh := range srcHosts {
+			k := key{t, s}
+			if pages[k] == 0 {
+				continue
+			}
+			b := int64(pages[k]) * int64(m.PageSize)
+			pt.Pages += int64(pages[k])
+			rp.sources[th] = append(rp.sources[th], sourceRanges{host: sh, ranges: srcRuns[k]})
+			if sh == th {
+				pt.LocalBytes += b
+			} else {
+				pt.PullBytes += b
+				rp.api.Links = append(rp.api.Links, api.PlanLink{From: sh, To: th, Bytes: b})
+				in[th] += b
+				out[sh] += b
+			}
+		}
+		rp.api.Targets = append(rp.api.Targets, pt)
+	}
+	if linkRate > 0 {
+		var worst int64
+		for _, b := range in {
+			worst = max(worst, b)
+		}
+		for _, b := range out {
+			worst = max(worst, b)
+		}
+		rp.api.Seconds = float64(worst*8) / float64(linkRate)
+	}
+	return rp, nil
+}
+
+// authoritative says, for every page, which host's piece holds the copy to
+// restore: the main host's piece for its overrides (dirty cached pages at
+// the cut), else the page's home at the cut.
+func authoritative(m *ckpt.Manifest, npages uint64) ([]string, []uint8, error) {
+	var hosts []string
+	index := map[string]uint8{}
+	idx := func(h string) uint8 {
+		if i, ok := index[h]; ok {
+			return i
+		}
+		index[h] = uint8(len(hosts))
+		hosts = append(hosts, h)
+		return index[h]
+	}
+	for _, h := range m.Hosts {
+		idx(h)
+	}
+	src := make([]uint8, npages)
+	covered := uint64(0)
+	for _, r := range m.Locations {
+		if r.Start+r.Count > npages {
+			return nil, nil, fmt.Errorf("checkpoint %s: location range %d+%d is outside its %d pages", m.ID, r.Start, r.Count, npages)
+		}
+		i := idx(pieceHolder(m, r.Host))
+		for g := r.Start; g < r.Start+r.Count; g++ {
+			src[g] = i
+		}
+		covered += r.Count
+	}
+	if covered != npages {
+		return nil, nil, fmt.Errorf("checkpoint %s: its location table covers %d of %d pages", m.ID, covered, npages)
+	}
+	for _, r := range m.Overrides {
+		if r.Start+r.Count > npages {
+			return nil, nil, fmt.Errorf("checkpoint %s: override range %d+%d is outside its %d pages", m.ID, r.Start, r.Count, npages)
+		}
+		i := idx(r.Host)
+		for g := r.Start; g < r.Start+r.Count; g++ {
+			src[g] = i
+		}
+	}
+	return hosts, src, nil
+}
+
+// pieceHolder is the host whose piece holds the pages homed at home: itself
+// for dcres, the main host for a traditional (gathered) checkpoint.
+func pieceHolder(m *ckpt.Manifest, home string) string {
+	for _, p := range m.Pieces {
+		if p.Host == home {
+			return home
+		}
+	}
+	return m.Main
+}
+
+func runsOf(target []int8, hosts []string) []api.Range {
+	var out []api.Range
+	for g, t := range target {
+		h := hosts[t]
+		if n := len(out); n > 0 && out[n-1].Host == h && out[n-1].Start+out[n-1].Count == uint64(g) {
+			out[n-1].Count++
+			continue
+		}
+		out = append(out, api.Range{Start: uint64(g), Count: 1, Host: h})
+	}
+	return out
+}

@@ -1,0 +1,191 @@
+package orchestrator
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"dcres/agentrpc"
+	"dcres/api"
+	"dcres/ckpt"
+	"dcres/protocol"
+)
+
+// Restore implements api.Controller.
+func (s *Session) Restore(ctx context.Context, req api.RestoreRequest) (*api.RestoreResult, error) {
+	s.op.Lock()
+	defer s.op.Unlock()
+	m, err := s.resolve(ctx, req.From)
+	if err != nil {
+		return nil, err
+	}
+	p, err := parsePlacement(req.Placement, m, func(h string) bool { return s.hosts[h] != nil })
+	if err != nil {
+		return nil, err
+	}
+	rp, err := plan(m, p, s.cfg.LinkRate)
+	if err != nil {
+		return nil, fmt.Errorf("restore of %s: %w", m.ID, err)
+	}
+	if err := s.checkCapacity(rp); err != nil {
+		return nil, fmt.Errorf("restore of %s refused before anything started: %w", m.ID, err)
+	}
+	placementName := req.Placement
+	if placementName == "" {
+		placementName = "same"
+	}
+	s.emit(api.Event{Type: api.EvPlan, ID: m.ID, Plan: &rp.api})
+	if req.PlanOnly {
+		return &api.RestoreResult{ID: m.ID, Placement: placementName, Plan: &rp.api}, nil
+	}
+	manifest, err := ckpt.EncodeManifest(m)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	old := s.layout
+	s.mu.Unlock()
+	oldHosts := old.hosts
+	if old.vm == "" {
+		oldHosts = nil
+	}
+	mach, err := protocol.NewRestore(rp.main, rp.hosts, oldHosts)
+	if err != nil {
+		return nil, err
+	}
+	nl := layout{vm: m.VM, main: rp.main, hosts: rp.hosts, locations: rp.locations, incarnation: uint64(time.Now().UnixNano())}
+	// Every host that holds a piece must know the targets as peers, even a
+	// host that is no target.
+	if err := s.introduceAll(ctx, m.VM); err != nil {
+		return nil, err
+	}
+	s.emit(api.Event{Type: api.EvOpStart, Op: "restore", ID: m.ID, Message: fmt.Sprintf("restore of %s onto %v (%s)", m.ID, rp.hosts, placementName)})
+	d := &restoreDriver{s: s, m: m, manifest: manifest, rp: rp, l: nl, loads: map[string]*agentrpc.LoadResult{}}
+	start := time.Now()
+	run(ctx, mach, d.perform, s.emitStep("restore", m.ID))
+	res := &api.RestoreResult{ID: m.ID, Placement: placementName, Seconds: time.Since(start).Seconds(), Plan: &rp.api}
+	for _, h := range sortedKeys(d.loads) {
+		lr := d.loads[h]
+		res.PerHost = append(res.PerHost, api.HostResult{Host: h, Bytes: lr.Bytes, Pages: lr.Pages, Seconds: lr.Seconds, Pulled: lr.Pulled})
+		res.BytesOverNetwork += lr.Pulled
+	}
+	if err := mach.Err(); err != nil {
+		s.mu.Lock()
+		if mach.Phase() != protocol.PhaseFailed || d.stopped {
+			s.layout = layout{} // the old guest is gone; nothing runs
+		}
+		s.mu.Unlock()
+		s.emit(api.Event{Type: api.EvOpDone, Op: "restore", ID: m.ID, Level: api.Error, Message: fmt.Sprintf("restore of %s failed; the guest is stopped and the checkpoint is intact: %v", m.ID, err)})
+		return nil, fmt.Errorf("restore of %s failed (the checkpoint is intact; the guest is stopped): %w", m.ID, err)
+	}
+	s.mu.Lock()
+	s.layout = nl
+	s.mu.Unlock()
+	s.emit(api.Event{Type: api.EvOpDone, Op: "restore", ID: m.ID, Level: api.Info,
+		Message: fmt.Sprintf("restored %s onto %v in %.2fs, %s pulled over the network", m.ID, rp.hosts, res.Seconds, fmtBytes(res.BytesOverNetwork))})
+	s.emitMemMap()
+	return res, nil
+}
+
+// checkCapacity refuses a plan a target cannot hold.
+func (s *Session) checkCapacity(rp *restorePlan) error {
+	for _, t := range rp.api.Targets {
+		h, err := s.host(t.Host)
+		if err != nil {
+			return err
+		}
+		need := t.Pages * api.PageSize
+		if h.info.MemoryBytes > 0 && need > h.info.MemoryBytes {
+			return fmt.Errorf("host %s would hold %s but has %s of memory", t.Host, fmtBytes(need), fmtBytes(h.info.MemoryBytes))
+		}
+	}
+	return nil
+}
+
+func (s *Session) introduceAll(ctx context.Context, vm string) error {
+	peers := s.peers()
+	g, gctx := errgroup.WithContext(ctx)
+	for _, h := range s.hosts {
+		g.Go(func() error {
+			return h.call(gctx, agentrpc.Introduce, agentrpc.IntroduceParams{VM: vm, Peers: peers}, nil)
+		})
+	}
+	return g.Wait()
+}
+
+type restoreDriver struct {
+	s        *Session
+	m        *ckpt.Manifest
+	manifest []byte
+	rp       *restorePlan
+	l        layout
+	loads    map[string]*agentrpc.LoadResult
+	stopped  bool
+}
+
+func (d *restoreDriver) perform(ctx context.Context, msg protocol.Msg) (func(), error) {
+	h, err := d.s.host(msg.To)
+	if err != nil {
+		return nil, err
+	}
+	vmp := agentrpc.VMParams{VM: d.m.VM}
+	switch msg.Kind {
+	case protocol.Stop:
+		err := h.call(ctx, agentrpc.RestoreStop, vmp, nil)
+		return func() {
+			if err == nil && msg.To == d.rp.main {
+				d.stopped = true
+			}
+		}, err
+	case protocol.Load:
+		p := agentrpc.LoadParams{Setup: d.s.setupParams(d.l), ID: d.m.ID, Manifest: d.manifest}
+		for _, sr := range d.rp.sources[msg.To] {
+			p.Sources = append(p.Sources, agentrpc.Source{Host: sr.host, Ranges: sr.ranges})
+		}
+		var res agentrpc.LoadResult
+		// Loading a large share may take long; it has its own deadline.
+		lctx, cancel := context.WithTimeout(ctx, 30*time.Minute)
+		defer cancel()
+		if _, err := h.conn.Call(lctx, agentrpc.RestoreLoad, p, nil, &res); err != nil {
+			return nil, fmt.Errorf("%s: %w", agentrpc.RestoreLoad, err)
+		}
+		return func() { d.loads[msg.To] = &res }, nil
+	case protocol.Start:
+		return nil, h.call(ctx, agentrpc.RestoreStart, agentrpc.StartParams{VM: d.m.VM, ID: d.m.ID, Manifest: d.manifest}, nil)
+	case protocol.Discard:
+		return nil, h.call(ctx, agentrpc.Discard, vmp, nil)
+	}
+	return nil, fmt.Errorf("restore: no way to perform %s", msg)
+}
+
+// resolve finds a committed checkpoint by id or by "last", "last-METHOD".
+func (s *Session) resolve(ctx context.Context, from string) (*ckpt.Manifest, error) {
+	list, err := s.manifests(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if len(list) == 0 {
+		return nil, fmt.Errorf("there is no committed checkpoint of VM %s to restore: take one first", s.prof.VM.Name)
+	}
+	if from == "" {
+		from = "last"
+	}
+	if from == "last" || strings.HasPrefix(from, "last-") {
+		method := strings.TrimPrefix(strings.TrimPrefix(from, "last"), "-")
+		for i := len(list) - 1; i >= 0; i-- {
+			if method == "" || list[i].Method == method {
+				return list[i], nil
+			}
+		}
+		return nil, fmt.Errorf("no committed %s checkpoint of VM %s", method, s.prof.VM.Name)
+	}
+	for _, m := range list {
+		if m.ID == from {
+			return m, nil
+		}
+	}
+	return nil, fmt.Errorf("checkpoint %q is not among the committed checkpoints of VM %s (see dcres ls)", from, s.prof.VM.Name)
+}

@@ -1,0 +1,100 @@
+package orchestrator
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"dcres/api"
+	"dcres/profiles"
+)
+
+// StepResult is one scenario step's outcome, as `dcres run --json` prints it.
+type StepResult struct {
+	Step             string           `json:"step"`
+	Line             int              `json:"line,omitempty"`
+	OK               bool             `json:"ok"`
+	Error            string           `json:"error,omitempty"`
+	Method           string           `json:"method,omitempty"`
+	ID               string           `json:"id,omitempty"`
+	Placement        string           `json:"placement,omitempty"`
+	Seconds          float64          `json:"seconds"`
+	PauseSeconds     *float64         `json:"pause_seconds,omitempty"`
+	BytesSaved       *int64           `json:"bytes_saved,omitempty"`
+	BytesOverNetwork *int64           `json:"bytes_over_network,omitempty"`
+	PerHost          []api.HostResult `json:"per_host,omitempty"`
+	Pages            *int64           `json:"pages,omitempty"`
+	Errors           *int64           `json:"errors,omitempty"`
+	Faults           []string         `json:"faults,omitempty"`
+	Text             string           `json:"text,omitempty"`
+}
+
+// RunScenario runs steps one by one, reporting each to onStep, and stops at
+// the first failure. A verify step that finds errors is a failure.
+// pause-for-reader steps are skipped unless reader is set, which then waits
+// for the reader to go on.
+func RunScenario(ctx context.Context, ctrl api.Controller, steps []profiles.Step, reader func(ctx context.Context, text string) error, onStep func(StepResult)) error {
+	for _, st := range steps {
+		r, err := runStep(ctx, ctrl, st, reader)
+		r.Step, r.Line = st.Kind, st.Line
+		r.OK = err == nil
+		if err != nil {
+			r.Error = err.Error()
+		}
+		onStep(r)
+		if err != nil {
+			return fmt.Errorf("step %s (line %d): %w", st.Kind, st.Line, err)
+		}
+	}
+	return nil
+}
+
+func runStep(ctx context.Context, ctrl api.Controller, st profiles.Step, reader func(context.Context, string) error) (StepResult, error) {
+	start := time.Now()
+	var r StepResult
+	switch st.Kind {
+	case profiles.StepRun:
+		select {
+		case <-time.After(st.Duration):
+		case <-ctx.Done():
+			return r, ctx.Err()
+		}
+		r.Seconds = time.Since(start).Seconds()
+	case profiles.StepCheckpoint:
+		res, err := ctrl.Checkpoint(ctx, st.Checkpoint)
+		r.Method = st.Checkpoint.Method
+		if err != nil {
+			return r, err
+		}
+		r.Method, r.ID, r.Seconds = res.Method, res.ID, res.Seconds
+		r.PauseSeconds, r.BytesSaved, r.BytesOverNetwork = &res.PauseSeconds, &res.BytesSaved, &res.BytesOverNetwork
+		r.PerHost = res.PerHost
+	case profiles.StepRestore:
+		res, err := ctrl.Restore(ctx, st.Restore)
+		if err != nil {
+			return r, err
+		}
+		r.ID, r.Placement, r.Seconds, r.PerHost = res.ID, res.Placement, res.Seconds, res.PerHost
+		r.BytesOverNetwork = &res.BytesOverNetwork
+	case profiles.StepVerify:
+		res, err := ctrl.Verify(ctx, st.VerifyCheckpoint)
+		if err != nil {
+			return r, err
+		}
+		r.ID, r.Seconds = res.Checkpoint, time.Since(start).Seconds()
+		r.Pages, r.Errors, r.Faults = &res.Pages, &res.Errors, res.Faults
+		if res.Errors > 0 {
+			return r, fmt.Errorf("verify found %d errors in %d pages", res.Errors, res.Pages)
+		}
+	case profiles.StepPauseForReader:
+		r.Text = st.Text
+		if reader != nil {
+			if err := reader(ctx, st.Text); err != nil {
+				return r, err
+			}
+		}
+	default:
+		return r, fmt.Errorf("step %q is not known", st.Kind)
+	}
+	return r, nil
+}
