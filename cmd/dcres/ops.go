@@ -1,0 +1,184 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"dcres/api"
+	"dcres/internal/units"
+)
+
+func cmdCheckpoint(ctx context.Context, args []string) error {
+	fs := newFlags("checkpoint", "PROFILE", "Checkpoint the VM running on the profile's hosts (a running lab's for a lab profile).")
+	c := addCommon(fs)
+	method := fs.String("method", "dcres", "dcres (every host saves its own pages) or traditional (gather to the main host)")
+	live := fs.Bool("live", false, "live checkpoint (pre-copy rounds while the guest runs)")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	p, err := loadProfile(pos)
+	if err != nil {
+		return err
+	}
+	s, err := attach(ctx, p, c)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	res, err := s.Checkpoint(ctx, api.CheckpointRequest{Method: *method, Live: *live})
+	if err != nil {
+		return err
+	}
+	if *c.json {
+		printJSON(res)
+		return nil
+	}
+	fmt.Printf("checkpoint %s (%s): %.2fs, pause %.2fs, saved %s, over network %s\n", res.ID, res.Method, res.Seconds, res.PauseSeconds, units.FormatBytes(res.BytesSaved), units.FormatBytes(res.BytesOverNetwork))
+	printPerHost(res.PerHost)
+	return nil
+}
+
+func cmdRestore(ctx context.Context, args []string) error {
+	fs := newFlags("restore", "PROFILE", "Restore a checkpoint of the profile's VM, in parallel on every target host.")
+	c := addCommon(fs)
+	from := fs.String("from", "last", "checkpoint id, or last, last-dcres, last-traditional")
+	placement := fs.String("placement", "same", "same, single:HOST (one host, a normal VM), or HOST=P%,HOST=P%")
+	planOnly := fs.Bool("plan-only", false, "print the plan (bytes per target and link, expected time) and change nothing")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	p, err := loadProfile(pos)
+	if err != nil {
+		return err
+	}
+	s, err := attach(ctx, p, c)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	res, err := s.Restore(ctx, api.RestoreRequest{From: *from, Placement: *placement, PlanOnly: *planOnly})
+	if err != nil {
+		return err
+	}
+	if *c.json {
+		printJSON(res)
+		return nil
+	}
+	if res.Plan != nil {
+		printPlan(res.Plan)
+	}
+	if !*planOnly {
+		fmt.Printf("restored %s onto %s in %.2fs, %s pulled over the network\n", res.ID, res.Placement, res.Seconds, units.FormatBytes(res.BytesOverNetwork))
+	}
+	return nil
+}
+
+func printPlan(pl *api.Plan) {
+	fmt.Printf("plan for %s:\n", pl.Checkpoint)
+	for _, t := range pl.Targets {
+		fmt.Printf("  target %-8s %8d pages  local %10s  pull %10s\n", t.Host, t.Pages, units.FormatBytes(t.LocalBytes), units.FormatBytes(t.PullBytes))
+	}
+	for _, l := range pl.Links {
+		fmt.Printf("  link %s -> %s: at most %s\n", l.From, l.To, units.FormatBytes(l.Bytes))
+	}
+	if pl.Seconds > 0 {
+		fmt.Printf("  expected network time at the link rate: %.2fs\n", pl.Seconds)
+	}
+}
+
+func cmdVerify(ctx context.Context, args []string) error {
+	fs := newFlags("verify", "PROFILE [CHECKPOINT]", "Check every digest of a checkpoint on every host (host, file and byte range of\nany fault), or, without CHECKPOINT, read every page of the running guest and\ncompare it with the version the guest wrote last.")
+	c := addCommon(fs)
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	id := ""
+	if len(pos) == 2 {
+		id, pos = pos[1], pos[:1]
+	}
+	p, err := loadProfile(pos)
+	if err != nil {
+		return err
+	}
+	s, err := attach(ctx, p, c)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	res, err := s.Verify(ctx, id)
+	if err != nil {
+		return err
+	}
+	if *c.json {
+		printJSON(res)
+	} else {
+		what := "guest"
+		if id != "" {
+			what = res.Checkpoint
+		}
+		fmt.Printf("%s: %d pages, %d errors\n", what, res.Pages, res.Errors)
+		for _, f := range res.Faults {
+			fmt.Println("  " + f)
+		}
+	}
+	if res.Errors > 0 {
+		return fmt.Errorf("%d errors", res.Errors)
+	}
+	return nil
+}
+
+func cmdList(ctx context.Context, args []string) error {
+	fs := newFlags("ls", "PROFILE", "List the checkpoints committed on every host they need.")
+	c := addCommon(fs)
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	p, err := loadProfile(pos)
+	if err != nil {
+		return err
+	}
+	s, err := attach(ctx, p, c)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	list, err := s.List(ctx)
+	if err != nil {
+		return err
+	}
+	if *c.json {
+		printJSON(list)
+		return nil
+	}
+	for _, ci := range list {
+		fmt.Printf("%-36s %-11s %s  %10s  %v\n", ci.ID, ci.Method, ci.Created.Local().Format(time.DateTime), units.FormatBytes(ci.Bytes), ci.Hosts)
+	}
+	return nil
+}
+
+func cmdDelete(ctx context.Context, args []string) error {
+	fs := newFlags("delete", "PROFILE CHECKPOINT", "Delete a checkpoint on every host.")
+	c := addCommon(fs)
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 2 {
+		return usagef("dcres delete PROFILE CHECKPOINT")
+	}
+	p, err := loadProfile(pos[:1])
+	if err != nil {
+		return err
+	}
+	s, err := attach(ctx, p, c)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	return s.Delete(ctx, pos[1])
+}

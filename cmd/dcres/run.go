@@ -1,0 +1,184 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/charmbracelet/x/term"
+
+	"dcres/orchestrator"
+	"dcres/profiles"
+	"dcres/tui"
+)
+
+// summary is the last line of `dcres run --json`.
+type summary struct {
+	OK      bool                      `json:"ok"`
+	Profile string                    `json:"profile"`
+	Error   string                    `json:"error,omitempty"`
+	Steps   []orchestrator.StepResult `json:"steps"`
+}
+
+func cmdRun(ctx context.Context, args []string) error {
+	fs := newFlags("run", "PROFILE", "Start the profile's hosts (a local lab for a lab profile), start its VM, run its\nscenario step by step, and tear the lab down. Each step is reported as it ends;\nwith --json, one object per step and a summary object as the last line.")
+	c := addCommon(fs)
+	keep := fs.Bool("keep-vm", false, "leave the VM running on real hosts at the end")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) == 0 {
+		return usagef("which profile? e.g. dcres run profiles/lab-local.yaml")
+	}
+	p, err := loadProfile(pos)
+	if err != nil {
+		return err
+	}
+	s, err := open(ctx, p, c)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	if s.lab == nil && !*keep {
+		defer s.Teardown(context.WithoutCancel(ctx))
+	}
+	return runScenario(ctx, s, p, *c.json)
+}
+
+// open starts a fresh lab for a lab profile, or connects to real hosts, and
+// starts the VM.
+func open(ctx context.Context, p *profiles.Profile, c *common) (*session, error) {
+	var s *session
+	var err error
+	if p.Lab != nil {
+		s, err = startLab(ctx, p, "", func(string, ...any) {})
+	} else {
+		s, err = connectHosts(ctx, p, c)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Start(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// connectHosts connects to a profile's real hosts without attaching.
+func connectHosts(ctx context.Context, p *profiles.Profile, c *common) (*session, error) {
+	s, err := attach(ctx, p, c)
+	if err == nil {
+		return s, nil
+	}
+	return nil, err
+}
+
+func runScenario(ctx context.Context, s *session, p *profiles.Profile, asJSON bool) error {
+	sum := summary{Profile: p.Name}
+	if !asJSON {
+		fmt.Printf("profile %s: %s VM of %d MiB over %v\n", p.Name, p.VM.Driver, p.VM.MemoryBytes>>20, s.Hosts())
+	}
+	err := orchestrator.RunScenario(ctx, s.Session, p.Scenario, nil, func(r orchestrator.StepResult) {
+		sum.Steps = append(sum.Steps, r)
+		if asJSON {
+			printJSON(r)
+			return
+		}
+		fmt.Println(describeStep(r))
+		if r.OK && (r.Step == "checkpoint" || r.Step == "restore") {
+			printPerHost(r.PerHost)
+		}
+	})
+	sum.OK = err == nil
+	if err != nil {
+		sum.Error = err.Error()
+	}
+	if asJSON {
+		printJSON(sum)
+	} else if sum.OK {
+		fmt.Printf("ok: %d steps\n", len(sum.Steps))
+	}
+	return err
+}
+
+func cmdLab(ctx context.Context, args []string) error {
+	fs := newFlags("lab", "[PROFILE]", "Run a local lab: one agent process per host of the profile (default: the embedded\nlab-local), a split-memory VM across them, and the operator console. Without a\nterminal (or with --headless) it runs the profile's scenario and prints a summary.\nThe lab is torn down on exit or Ctrl-C.")
+	c := addCommon(fs)
+	headless := fs.Bool("headless", false, "run the scenario and print the summary instead of opening the console")
+	readOnly := fs.Bool("read-only", false, "console: disable every action")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	p, err := loadProfile(pos)
+	if err != nil {
+		return err
+	}
+	if p.Lab == nil {
+		return usagef("profile %s has real hosts, not a lab: use dcres console or dcres run", p.Name)
+	}
+	dir := *c.labDir
+	if dir == "" {
+		dir = defaultLabDir(p)
+	}
+	interactive := !*headless && !*c.json && term.IsTerminal(os.Stdin.Fd()) && term.IsTerminal(os.Stdout.Fd())
+	logf := func(string, ...any) {}
+	if !interactive && !*c.json {
+		logf = func(f string, a ...any) { fmt.Fprintf(os.Stderr, "lab: "+f+"\n", a...) }
+	}
+	s, err := startLab(ctx, p, dir, logf)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	if err := s.Start(ctx); err != nil {
+		return err
+	}
+	if !interactive {
+		return runScenario(ctx, s, p, *c.json)
+	}
+	return tui.Run(ctx, s.Session, tui.Options{Title: p.Name, ReadOnly: *readOnly})
+}
+
+func cmdConsole(ctx context.Context, args []string) error {
+	fs := newFlags("console", "[PROFILE]", "Open the operator console on the hosts of a profile (a running lab's agents for a\nlab profile).")
+	c := addCommon(fs)
+	readOnly := fs.Bool("read-only", false, "disable every action")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	p, err := loadProfile(pos)
+	if err != nil {
+		return err
+	}
+	s, err := attach(ctx, p, c)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	return tui.Run(ctx, s.Session, tui.Options{Title: p.Name, ReadOnly: *readOnly})
+}
+
+func cmdVersion(ctx context.Context, args []string) error {
+	fs := newFlags("version", "", "Print dcres's version.")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	fmt.Println("dcres", version)
+	return nil
+}
+
+var version = "dev"
+
+// settle gives a just-started guest a moment to touch memory before a
+// measurement, so a benchmark does not checkpoint an empty guest.
+func settle(ctx context.Context, d time.Duration) {
+	select {
+	case <-time.After(d):
+	case <-ctx.Done():
+	}
+}
