@@ -75,11 +75,16 @@ const migratePoll = 10 * time.Millisecond
 func (c *client) waitMigration(ctx context.Context) error {
 	t := time.NewTimer(migratePoll)
 	defer t.Stop()
+	last := "unknown"
 	for {
 		mi, err := c.queryMigrate(ctx)
 		if err != nil {
+			if ctx.Err() != nil {
+				return fmt.Errorf("qemu: migration still %q: %w", last, ctx.Err())
+			}
 			return err
 		}
+		last = mi.Status
 		switch mi.Status {
 		case "completed":
 			return nil

@@ -275,9 +275,16 @@ func TestDeviceStateCheckpointRestore(t *testing.T) {
 		}
 		t.Logf("MEASURE restore (QEMU start + device state load + cont): %v", time.Since(restStart))
 		cleanBeats(t, dst, 3, last.Fields["seq"])
+		verifyStart := time.Now()
 		pages, errs, err := dst.VerifyGuest(ctx)
 		if err != nil {
 			t.Fatal(err)
+		}
+		t.Logf("MEASURE guest verify of %d pages: %v", pages, time.Since(verifyStart))
+		for _, l := range dst.SerialTail(tailLines) {
+			if strings.Contains(l, "DCRES warn") || strings.Contains(l, "DCRES fatal") {
+				t.Errorf("guest complains: %s", l)
+			}
 		}
 		if errs != 0 || pages != ready.Fields["pages"] {
 			t.Fatalf("VerifyGuest: pages=%d errors=%d; want pages=%d errors=0", pages, errs, ready.Fields["pages"])

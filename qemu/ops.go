@@ -42,8 +42,10 @@ func (v *VM) SaveStream(ctx context.Context, path string) error {
 }
 
 // LoadDeviceState loads device state saved by SaveDeviceState into a VM
-// started with Incoming whose RAM files already hold the saved memory. It
-// does not resume a guest that was saved stopped; call Cont.
+// started with Incoming whose RAM files already hold the saved memory, and
+// whose Config matches the saved VM's (node sizes, CPUs, kernel, initrd;
+// the paths may differ). It does not resume a guest that was saved
+// stopped; call Cont.
 func (v *VM) LoadDeviceState(ctx context.Context, path string) error {
 	return v.load(ctx, path, true)
 }
@@ -134,7 +136,8 @@ func syncFile(path string) error {
 // file serial0.log in Dir keep them). It is closed when the console ends.
 func (v *VM) Serial() <-chan Line { return v.con.out }
 
-// SerialTail returns up to the last n console lines.
+// SerialTail returns up to the last n console lines (all kept, up to 500,
+// when n <= 0).
 func (v *VM) SerialTail(n int) []string { return v.con.lastLines(n) }
 
 // Expect returns a channel that receives the next console line for which

@@ -86,20 +86,31 @@ type callResult struct {
 	err error
 }
 
+// cancelGrace is how long a call whose caller gave up still waits for its
+// reply before the connection is declared broken.
+const cancelGrace = 2 * time.Second
+
 // run executes one command with optional arguments and file descriptor,
 // decoding the "return" member into out when out is not nil.
+//
+// A reply that is never read would be taken as the next command's, so a
+// call is never simply abandoned: when ctx ends first, the reply is still
+// awaited for a short grace (and returned if it comes: the command took
+// effect); a command without a reply within c.timeout (or the grace)
+// breaks the connection on purpose.
 func (c *client) run(ctx context.Context, name string, args any, file *os.File, out any) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.broken != nil {
 		return fmt.Errorf("qmp %s: connection unusable: %w", name, c.broken)
 	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("qmp %s: not sent: %w", name, err)
+	}
 	b, err := json.Marshal(command{Execute: name, Args: args})
 	if err != nil {
 		return fmt.Errorf("qmp %s: encode arguments: %v", name, err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
 	done := make(chan callResult, 1)
 	c.wg.Add(1)
 	go func() {
@@ -112,13 +123,23 @@ func (c *client) run(ctx context.Context, name string, args any, file *os.File, 
 		}
 		done <- r
 	}()
+	hard := time.NewTimer(c.timeout)
+	defer hard.Stop()
 	var r callResult
 	select {
 	case r = <-done:
+	case <-hard.C:
+		return c.breakOn(name, fmt.Sprintf("no reply within %v", c.timeout))
 	case <-ctx.Done():
-		c.broken = fmt.Errorf("%s got no reply: %w", name, ctx.Err())
-		c.mon.Disconnect() // unblocks the pending Run
-		return fmt.Errorf("qmp %s: no reply (%v); the monitor connection was closed, restart the VM", name, ctx.Err())
+		grace := time.NewTimer(cancelGrace)
+		defer grace.Stop()
+		select {
+		case r = <-done:
+		case <-hard.C:
+			return c.breakOn(name, fmt.Sprintf("no reply within %v", c.timeout))
+		case <-grace.C:
+			return c.breakOn(name, fmt.Sprintf("caller gave up (%v) and no reply followed", ctx.Err()))
+		}
 	}
 	if r.err != nil {
 		return fmt.Errorf("qmp %s: %w", name, r.err)
@@ -134,6 +155,14 @@ func (c *client) run(ctx context.Context, name string, args any, file *os.File, 
 		return fmt.Errorf("qmp %s: decode return %.200q: %v", name, rep.Return, err)
 	}
 	return nil
+}
+
+// breakOn closes the connection after a command got no reply (which also
+// unblocks the pending Run); c.mu is held.
+func (c *client) breakOn(name, why string) error {
+	c.broken = fmt.Errorf("%s: %s", name, why)
+	c.mon.Disconnect()
+	return fmt.Errorf("qmp %s: %s; the monitor connection was closed, restart the VM", name, why)
 }
 
 // close ends the connection and waits for the client's goroutines.

@@ -3,6 +3,7 @@ package qemu
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -91,8 +92,36 @@ func TestWaitMigration(t *testing.T) {
 	mon.reply("query-migrate", `{"status":"active"}`)
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	if err := c.waitMigration(ctx); err == nil || !strings.Contains(err.Error(), `still "active"`) {
+	if err := c.waitMigration(ctx); err == nil || !strings.Contains(err.Error(), `still "active"`) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("stuck migration: err = %v", err)
+	}
+	// Giving up on a migration is the caller's business: the connection
+	// stays usable.
+	if _, err := c.queryMigrate(context.Background()); err != nil {
+		t.Fatalf("after a cancelled wait: %v", err)
+	}
+}
+
+func TestCancelledCallStillTakesItsReply(t *testing.T) {
+	c, mon := newTestClient(t)
+	release := make(chan struct{})
+	mon.on("stop", func(json.RawMessage) (string, error) { <-release; return "", nil })
+	mon.reply("query-status", `{"status":"paused"}`)
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		cancel()
+		time.Sleep(20 * time.Millisecond)
+		close(release) // the reply comes after the caller gave up
+	}()
+	if err := c.simple(ctx, "stop"); err != nil {
+		t.Fatalf("stop whose reply came late: %v", err)
+	}
+	if st, err := c.status(context.Background()); err != nil || st != "paused" {
+		t.Fatalf("next call = %q, %v; the connection must stay in step", st, err)
+	}
+	if err := c.simple(ctx, "stop"); err == nil || !strings.Contains(err.Error(), "not sent") {
+		t.Fatalf("call with a dead context: err = %v", err)
 	}
 }
 

@@ -13,7 +13,8 @@ import (
 type Line struct {
 	Time time.Time
 	Raw  string
-	// Kind is "hb", "ready", "verify" or "error" for the verifying guest's
+	// Kind is "hb", "ready", "verify", "error" or "fatal" (the guest's
+	// workload could not start; Raw says why) for the verifying guest's
 	// report lines, else "other" (kernel messages, warnings).
 	Kind string
 	// Fields are the line's integer key=value pairs, e.g. seq, pages, errors.
@@ -35,7 +36,7 @@ func ParseLine(raw string, at time.Time) Line {
 		return l
 	}
 	switch words[0] {
-	case "hb", "ready", "verify", "error":
+	case "hb", "ready", "verify", "error", "fatal":
 		l.Kind = words[0]
 	default:
 		return l

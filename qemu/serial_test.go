@@ -23,6 +23,7 @@ func TestParseLine(t *testing.T) {
 		{"DCRES error page=4 want=2 got=-1", "error", map[string]int64{"page": 4, "want": 2, "got": -1}},
 		{"DCRES verify id=9 pages=7 errors=1 junk x=y", "verify", map[string]int64{"id": 9, "pages": 7, "errors": 1}},
 		{"DCRES warn no command port", "other", nil},
+		{"DCRES fatal allocate 5 bytes: ENOMEM", "fatal", map[string]int64{}},
 		{"[    0.0] Linux version 6.1", "other", nil},
 		{"", "other", nil},
 	}
