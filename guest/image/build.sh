@@ -40,7 +40,15 @@ if [ -f "$out/vmlinuz" ] && [ "$(cat "$out/.kernel.stamp" 2>/dev/null)" = "$ksta
 else
 	echo "build.sh: fetching kernel $meta $kver"
 	mkdir "$tmp/deb"
-	fetch() { (cd "$tmp/deb" && apt-get download "$1" 2>&1 | grep -v 'unsandboxed' >&2); }
+	fetch() {
+		# Keep apt-get's own exit status (a pipe would report grep's).
+		if (cd "$tmp/deb" && apt-get download "$1") >"$tmp/apt.log" 2>&1; then
+			grep -v 'unsandboxed' "$tmp/apt.log" >&2 || true
+		else
+			cat "$tmp/apt.log" >&2
+			return 1
+		fi
+	}
 	# apt-get download does not pull dependencies; the meta package only
 	# names the real image package.
 	fetch "$meta" || { apt-get update -qq && fetch "$meta"; }
