@@ -23,7 +23,7 @@ import (
 const (
 	nodeSize   = 128 << 20 // two nodes: a 256 MiB guest
 	bootWait   = 60 * time.Second
-	testAppend = "quiet panic=-1 dcres.mem=60 dcres.dirty=4194304 dcres.seed=7"
+	testAppend = "quiet panic=-1"
 )
 
 func requireQEMU(t *testing.T) (kernel, initrd string) {
@@ -71,7 +71,7 @@ func startVM(t *testing.T, cfg Config) *VM {
 	k, i := requireQEMU(t)
 	cfg.Kernel, cfg.Initrd = k, i
 	if cfg.Append == "" {
-		cfg.Append = testAppend
+		cfg.Append = testAppend + " " + image.Settings{MemPercent: 60, DirtyRate: 4 << 20, Seed: 7}.KernelArgs()
 	}
 	cfg.Dir = t.TempDir()
 	cfg.Logf = t.Logf

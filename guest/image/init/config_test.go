@@ -1,6 +1,10 @@
 package main
 
-import "testing"
+import (
+	"testing"
+
+	"dcres/guest/image"
+)
 
 func TestParseCmdline(t *testing.T) {
 	c, err := parseCmdline("console=ttyS0 quiet dcres.mem=60 dcres.dirty=1048576 dcres.pattern=hot dcres.seed=7")
@@ -41,5 +45,21 @@ func TestParseCommand(t *testing.T) {
 		if _, ok := parseCommand(bad); ok {
 			t.Errorf("%q accepted", bad)
 		}
+	}
+}
+
+// The host side builds the command line with image.Settings; the guest must
+// read back exactly what it was given.
+func TestSettingsRoundTrip(t *testing.T) {
+	s := image.Settings{MemPercent: 70, DirtyRate: 123456, Pattern: "seq", Seed: 9}
+	c, err := parseCmdline("console=ttyS0 " + s.KernelArgs())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (config{MemPercent: 70, DirtyRate: 123456, Pattern: "seq", Seed: 9}); c != want {
+		t.Fatalf("got %+v, want %+v", c, want)
+	}
+	if c, err := parseCmdline(image.Settings{}.KernelArgs()); err != nil || c != defaultConfig() {
+		t.Fatalf("zero settings: %+v %v", c, err)
 	}
 }
