@@ -13,6 +13,9 @@ type Fault struct {
 }
 
 func (f Fault) Error() string {
+	if f.Offset == 0 && f.Length == 0 {
+		return fmt.Sprintf("ckpt: %s: %s", f.File, f.Reason)
+	}
 	return fmt.Sprintf("ckpt: %s: bytes [%d, %d): %s", f.File, f.Offset, f.Offset+f.Length, f.Reason)
 }
 
