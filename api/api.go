@@ -122,6 +122,7 @@ const (
 	EvOpDone      = "op-done"     // Op, ID, Message; Level Error when it failed
 	EvPlan        = "plan"        // Plan: a restore plan was made
 	EvReader      = "reader"      // Message: a teaching pause ("pause-for-reader")
+	EvAction      = "action"      // Message: what the operator did (a key, a command), for recordings
 )
 
 // Event is one thing that happened. Completion and error events are never
@@ -140,6 +141,11 @@ type Event struct {
 	Checkpoints []CheckpointInfo `json:"checkpoints,omitempty"`
 	MemMap      *MemMap          `json:"memmap,omitempty"`
 	Plan        *Plan            `json:"plan,omitempty"`
+	// The result of a finished operation (op-done), for recordings and their
+	// summaries.
+	Checkpoint *CheckpointResult `json:"checkpoint,omitempty"`
+	Restore    *RestoreResult    `json:"restore,omitempty"`
+	Verify     *VerifyResult     `json:"verify,omitempty"`
 }
 
 // CheckpointRequest asks for a checkpoint.
@@ -239,4 +245,16 @@ type Controller interface {
 	Verify(ctx context.Context, id string) (*VerifyResult, error)
 	List(ctx context.Context) ([]CheckpointInfo, error)
 	Delete(ctx context.Context, id string) error
+}
+
+// Player controls a replay. A console whose Controller also implements
+// Player shows the replay's position and offers its keys.
+type Player interface {
+	TogglePause()
+	Paused() bool
+	SetSpeed(x float64) // 0.25 to 100
+	Speed() float64
+	Step()                 // deliver the next event now (while paused)
+	Seek(to time.Duration) // jump to an offset from the start
+	Position() (at, total time.Duration)
 }
