@@ -136,8 +136,9 @@ func (s *Session) Verify(ctx context.Context, id string) (*api.VerifyResult, err
 		if res.Errors > 0 {
 			lvl = api.Error
 		}
-		s.emit(api.Event{Type: api.EvLog, Level: lvl, Message: fmt.Sprintf("guest verify: %d pages, %d errors", res.Pages, res.Errors)})
-		return &api.VerifyResult{Pages: res.Pages, Errors: res.Errors}, nil
+		out := &api.VerifyResult{Pages: res.Pages, Errors: res.Errors}
+		s.emit(api.Event{Type: api.EvOpDone, Op: "verify", Level: lvl, Verify: out, Message: fmt.Sprintf("guest verify: %d pages, %d errors", res.Pages, res.Errors)})
+		return out, nil
 	}
 	m, err := s.resolve(ctx, id)
 	if err != nil {
@@ -170,6 +171,11 @@ func (s *Session) Verify(ctx context.Context, id string) (*api.VerifyResult, err
 	}
 	out.Errors = int64(len(out.Faults))
 	sort.Strings(out.Faults)
+	lvl := api.Info
+	if out.Errors > 0 {
+		lvl = api.Error
+	}
+	s.emit(api.Event{Type: api.EvOpDone, Op: "verify", ID: m.ID, Level: lvl, Verify: out, Message: fmt.Sprintf("verify of %s: %d pages, %d faults", m.ID, out.Pages, out.Errors)})
 	return out, nil
 }
 

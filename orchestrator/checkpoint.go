@@ -60,7 +60,7 @@ func (s *Session) Checkpoint(ctx context.Context, req api.CheckpointRequest) (*a
 	s.mu.Lock()
 	s.last[req.Method], s.last[""] = id, id
 	s.mu.Unlock()
-	s.emit(api.Event{Type: api.EvOpDone, Op: "checkpoint", ID: id, Level: api.Info,
+	s.emit(api.Event{Type: api.EvOpDone, Op: "checkpoint", ID: id, Level: api.Info, Checkpoint: res,
 		Message: fmt.Sprintf("checkpoint %s committed: %s saved in %.2fs (pause %.2fs), %s over the network",
 			id, fmtBytes(res.BytesSaved), res.Seconds, res.PauseSeconds, fmtBytes(res.BytesOverNetwork))})
 	s.publishList(ctx)

@@ -84,7 +84,7 @@ func (s *Session) Restore(ctx context.Context, req api.RestoreRequest) (*api.Res
 	s.mu.Lock()
 	s.layout = nl
 	s.mu.Unlock()
-	s.emit(api.Event{Type: api.EvOpDone, Op: "restore", ID: m.ID, Level: api.Info,
+	s.emit(api.Event{Type: api.EvOpDone, Op: "restore", ID: m.ID, Level: api.Info, Restore: res,
 		Message: fmt.Sprintf("restored %s onto %v in %.2fs, %s pulled over the network", m.ID, rp.hosts, res.Seconds, fmtBytes(res.BytesOverNetwork))})
 	s.emitMemMap()
 	return res, nil
