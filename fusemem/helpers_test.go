@@ -6,7 +6,6 @@ import (
 	"os"
 	"sync"
 	"testing"
-
 )
 
 // requireFUSE skips a test that needs a real mount, unless
@@ -119,4 +118,3 @@ func mountT(t testing.TB, opt Options, specs ...NodeSpec) *Mount {
 	})
 	return m
 }
-

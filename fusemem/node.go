@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -53,8 +54,24 @@ var (
 // Open always keeps the page cache: without FOPEN_KEEP_CACHE every open
 // (QEMU's, the server's own) would drop pages pushed or already faulted in.
 // direct_io is never used: QEMU cannot map such a file.
+//
+// The server's own opens (its pins) also get FOPEN_NOFLUSH: when a killed
+// agent's files are closed by the kernel, a FLUSH (and the writeback before
+// it) would wait forever for the very process that is exiting, leaving it
+// unkillable and the mount unrecoverable.
 func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
-	return nil, fuse.FOPEN_KEEP_CACHE, 0
+	out := uint32(fuse.FOPEN_KEEP_CACHE)
+	if fc, ok := ctx.(*fuse.Context); ok && ownThread(fc.Caller.Pid) {
+		out |= fuse.FOPEN_NOFLUSH
+	}
+	return nil, out, 0
+}
+
+// ownThread reports whether the kernel thread id tid (FUSE sends the
+// caller's thread id, not its process id) belongs to this process.
+func ownThread(tid uint32) bool {
+	_, err := os.Stat("/proc/self/task/" + strconv.FormatUint(uint64(tid), 10))
+	return err == nil
 }
 
 func (n *node) fillAttr(a *fuse.Attr) {
