@@ -17,6 +17,11 @@
 // mount, so a QEMU started before the mount is up fails instead of silently
 // creating a file of zeros on the underlying disk.
 //
+// Never touch a node's mmap from the serving process: a page fault is not a
+// syscall, so the faulting thread blocks the Go runtime's stop-the-world
+// while the goroutines that would answer the fault are stopped (deadlock).
+// Use pread/pwrite, or another process (QEMU; the tests use a child).
+//
 // Mounting needs root (go-fuse mounts with mount(2) directly; there is no
 // fusermount).
 package fusemem
