@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -39,9 +40,15 @@ type Lab struct {
 	Hosts      []orchestrator.HostSpec
 	Signer     ssh.Signer
 	KnownHosts string
+	// Netns reports that every agent runs in its own network namespace
+	// behind a bridge; Note says why not when the profile asked for it
+	// (e.g. "network namespaces need root"), for commands to print.
+	Netns bool
+	Note  string
 
 	temp   bool
 	agents []*agentProc
+	netns  *netnsPlan // nil for a loopback lab
 	logf   func(string, ...any)
 }
 
@@ -61,6 +68,8 @@ type State struct {
 	Key        string                  `json:"key"`
 	KnownHosts string                  `json:"known_hosts"`
 	PID        int                     `json:"pid"`
+	Netns      bool                    `json:"netns,omitempty"`
+	Note       string                  `json:"note,omitempty"`
 }
 
 // StateFile is where a lab in dir records its State.
@@ -108,7 +117,21 @@ func Start(ctx context.Context, prof *profiles.Profile, opt Options) (*Lab, erro
 	os.Remove(l.KnownHosts)
 	authorized := ssh.MarshalAuthorizedKey(signer.PublicKey())
 
-	for _, name := range prof.HostNames() {
+	if prof.Lab.Netns {
+		if why := netnsUnavailable(); why != "" {
+			l.Note = "agents on loopback, not in network namespaces: " + why
+			opt.Logf("%s", l.Note)
+		} else {
+			p, err := createNetns(ctx, l.Dir, prof.HostNames(), prof.Lab.LinkRate, opt.Logf)
+			if err != nil {
+				return nil, err
+			}
+			l.netns, l.Netns = p, true
+			opt.Logf("netns lab %s: bridge %s at %s/24, link rate %s", p.ID, p.Bridge, p.bridgeIP(), rateString(p.LinkRate))
+		}
+	}
+
+	for i, name := range prof.HostNames() {
 		data := filepath.Join(l.Dir, "hosts", name)
 		if err := os.MkdirAll(data, 0o700); err != nil {
 			return nil, err
@@ -123,11 +146,16 @@ func Start(ctx context.Context, prof *profiles.Profile, opt Options) (*Lab, erro
 			return nil, err
 		}
 		os.Remove(hostagent.AddrFile(data))
-		args := []string{"agent", "--name", name, "--data", data, "--listen", "127.0.0.1:0"}
+		listen, ns := "127.0.0.1:0", ""
+		if l.netns != nil {
+			h := l.netns.Hosts[i]
+			listen, ns = net.JoinHostPort(h.IP, agentPort), h.NS
+		}
+		args := []string{"agent", "--name", name, "--data", data, "--listen", listen}
 		if opt.Lease > 0 {
 			args = append(args, "--lease", opt.Lease.String())
 		}
-		a, err := startAgent(bin, args, name, data)
+		a, err := startAgent(bin, args, name, data, ns)
 		if err != nil {
 			return nil, err
 		}
@@ -140,9 +168,13 @@ func Start(ctx context.Context, prof *profiles.Profile, opt Options) (*Lab, erro
 			return nil, err
 		}
 		l.Hosts = append(l.Hosts, orchestrator.HostSpec{Name: name, Addr: addr, User: "dcres"})
-		opt.Logf("agent %s listening on %s", name, addr)
+		if ns != "" {
+			opt.Logf("agent %s listening on %s in namespace %s", name, addr, ns)
+		} else {
+			opt.Logf("agent %s listening on %s", name, addr)
+		}
 	}
-	st := State{Profile: prof.Name, Hosts: l.Hosts, Key: filepath.Join(l.Dir, "operator_key"), KnownHosts: l.KnownHosts, PID: os.Getpid()}
+	st := State{Profile: prof.Name, Hosts: l.Hosts, Key: filepath.Join(l.Dir, "operator_key"), KnownHosts: l.KnownHosts, PID: os.Getpid(), Netns: l.Netns, Note: l.Note}
 	b, _ := json.MarshalIndent(st, "", "  ")
 	if err := os.WriteFile(StateFile(l.Dir), b, 0o600); err != nil {
 		return nil, err
@@ -151,12 +183,18 @@ func Start(ctx context.Context, prof *profiles.Profile, opt Options) (*Lab, erro
 	return l, nil
 }
 
-func startAgent(bin string, args []string, name, data string) (*agentProc, error) {
+// startAgent starts an agent, in network namespace ns unless ns is "".
+// `ip netns exec` execs the agent in place (it forks only in batch mode),
+// so the process started is the agent and the death signal still holds.
+func startAgent(bin string, args []string, name, data, ns string) (*agentProc, error) {
 	logf, err := os.Create(filepath.Join(data, "agent.log"))
 	if err != nil {
 		return nil, err
 	}
 	cmd := exec.Command(bin, args...)
+	if ns != "" {
+		cmd = exec.Command("ip", append([]string{"netns", "exec", ns, bin}, args...)...)
+	}
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// The agents die with the lab, even when the lab is killed.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
@@ -212,8 +250,9 @@ func (l *Lab) Agent(name string) *os.Process {
 	return nil
 }
 
-// Close stops every agent (SIGTERM, then SIGKILL after 5 s) and removes a
-// temporary lab directory.
+// Close stops every agent (SIGTERM, then SIGKILL after 5 s), removes a
+// netns lab's namespaces, links and bridge, and removes a temporary lab
+// directory.
 func (l *Lab) Close() error {
 	var errs []error
 	for _, a := range l.agents {
@@ -229,6 +268,12 @@ func (l *Lab) Close() error {
 		}
 	}
 	l.agents = nil
+	if l.netns != nil {
+		if err := l.netns.remove(); err != nil {
+			errs = append(errs, fmt.Errorf("removing netns lab %s (the next lab start retries): %w", l.netns.ID, err))
+		}
+		l.netns = nil
+	}
 	os.Remove(StateFile(l.Dir))
 	if l.temp {
 		if err := os.RemoveAll(l.Dir); err != nil {
