@@ -88,6 +88,9 @@ type SetupParams struct {
 	Peers       []Peer      `json:"peers"`
 	Workload    Workload    `json:"workload"`
 	CPUs        int         `json:"cpus,omitempty"`
+	// Nodes are the guest's NUMA nodes in pages (qemu driver): node i covers
+	// the gfns after nodes 0..i-1. Node 0 is always on the main host.
+	Nodes []uint64 `json:"nodes,omitempty"`
 }
 
 // VMParams names a VM.

@@ -34,7 +34,7 @@ func (a *Agent) operatorHandler(ctx context.Context, req *rpc.Request) (any, []b
 		}
 		return nil, nil, a.introduce(p.VM, p.Peers)
 	case agentrpc.Run:
-		return withVM(a, req, func(v *vm) (any, error) { v.run(); return nil, nil })
+		return withVM(a, req, func(v *vm) (any, error) { return nil, v.run(ctx, "") })
 	case agentrpc.Teardown, agentrpc.RestoreStop, agentrpc.Discard:
 		var p agentrpc.VMParams
 		if err := req.Decode(&p); err != nil {
@@ -66,8 +66,11 @@ func (a *Agent) operatorHandler(ctx context.Context, req *rpc.Request) (any, []b
 		return res, nil, err
 	case agentrpc.Resume:
 		return withVM(a, req, func(v *vm) (any, error) {
-			if v.guest != nil {
-				v.resume()
+			if v.guest == nil {
+				return nil, nil
+			}
+			if err := v.resume(); err != nil && err != errNotPaused {
+				return nil, err
 			}
 			return nil, nil
 		})
@@ -154,7 +157,7 @@ func (a *Agent) operatorHandler(ctx context.Context, req *rpc.Request) (any, []b
 		if err != nil {
 			return nil, nil, err
 		}
-		return nil, nil, v.start(p)
+		return nil, nil, v.start(ctx, p)
 	case agentrpc.VerifyGuest:
 		return withVM(a, req, func(v *vm) (any, error) { return v.verifyGuest(ctx) })
 	}
@@ -216,9 +219,7 @@ func (v *vm) verifyGuest(ctx context.Context) (*agentrpc.VerifyGuestResult, erro
 	if v.guest == nil {
 		return nil, fmt.Errorf("host %s does not run VM %s's guest", v.a.cfg.Name, v.name)
 	}
-	v.guest.Pause()
-	defer v.guest.Resume()
-	pages, errs, err := v.guest.VerifyAll(ctx)
+	pages, errs, err := v.guest.verify(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -299,9 +300,7 @@ func (v *vm) readPages(start, count uint64) ([]byte, error) {
 		if v.loc.Home(g) != v.self {
 			return nil, fmt.Errorf("page %d is not homed on %s", g, v.a.cfg.Name)
 		}
-		if v.store.Has(g) {
-			copy(out[i*api.PageSize:], v.store.Page(g))
-		}
+		copy(out[i*api.PageSize:], v.homePage(g))
 	}
 	return out, nil
 }
@@ -314,7 +313,7 @@ func (v *vm) writePages(gfns []uint64, data []byte) error {
 		if g >= v.npages || v.loc.Home(g) != v.self {
 			return fmt.Errorf("page %d is not homed on %s", g, v.a.cfg.Name)
 		}
-		v.store.Put(g, data[i*api.PageSize:(i+1)*api.PageSize])
+		v.putHome(g, data[i*api.PageSize:(i+1)*api.PageSize])
 	}
 	return nil
 }

@@ -2,9 +2,7 @@ package hostagent
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"os"
 	"sync"
 	"time"
 
@@ -70,7 +68,7 @@ func (v *vm) loadPages(ctx context.Context, p agentrpc.LoadParams) (*agentrpc.Lo
 			return fmt.Errorf("page %d is not homed on %s in this placement", g, v.a.cfg.Name)
 		}
 		mu.Lock()
-		v.store.Put(g, page)
+		v.putHome(g, page)
 		res.Pages++
 		res.Bytes += api.PageSize
 		if pulled {
@@ -213,10 +211,10 @@ func (a *Agent) servePiece(p agentrpc.PieceParams) (*agentrpc.PieceResult, []byt
 }
 
 // start rebuilds the guest on the main host from the loaded homes and the
-// checkpoint's device state, and runs it.
-func (v *vm) start(p agentrpc.StartParams) error {
-	var m ckpt.Manifest
-	if err := json.Unmarshal(p.Manifest, &m); err != nil {
+// checkpoint's device state (or, for qemu-stream, its stream), and runs it.
+func (v *vm) start(ctx context.Context, p agentrpc.StartParams) error {
+	m, err := ckpt.DecodeManifest(p.Manifest)
+	if err != nil {
 		return fmt.Errorf("manifest: %w", err)
 	}
 	if m.DeviceState == nil {
@@ -231,17 +229,9 @@ func (v *vm) start(p agentrpc.StartParams) error {
 		return err
 	}
 	if digest != m.DeviceState.Digest {
-		return fmt.Errorf("device state %s: digest %s, manifest says %s (damaged)", path, digest, m.DeviceState.Digest)
+		return fmt.Errorf("device state %s: digest %s, manifest says %s (damaged; the guest stays stopped)", path, digest, m.DeviceState.Digest)
 	}
-	state, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	if err := v.guest.LoadDeviceState(state); err != nil {
-		return err
-	}
-	v.run()
-	return nil
+	return v.run(ctx, path)
 }
 
 func pieceOf(m *ckpt.Manifest, host string) string {

@@ -46,8 +46,11 @@ func (v *vm) save(ctx context.Context, p agentrpc.SaveParams) (*agentrpc.SaveRes
 			break
 		}
 		res.BytesOverNetwork, err = v.saveGathered(ctx, w, prog)
+	case "qemu-stream":
+		w.Abort()
+		return v.saveStream(ctx, p, start)
 	default:
-		err = fmt.Errorf("method %q is not known (dcres, traditional)", p.Method)
+		err = fmt.Errorf("method %q is not known (dcres, traditional, qemu-stream)", p.Method)
 	}
 	if err != nil {
 		w.Abort()
@@ -61,7 +64,7 @@ func (v *vm) save(ctx context.Context, p agentrpc.SaveParams) (*agentrpc.SaveRes
 	res.Piece = &ckpt.PieceRef{Host: v.a.cfg.Name, File: pieceFile(v.a.cfg.Name), Pages: info.Pages,
 		ZeroPages: info.ZeroPages, Bytes: info.Bytes, Digest: info.Digest}
 	if v.isMain() {
-		ds, err := v.saveDeviceState(p.ID)
+		ds, err := v.saveDeviceState(ctx, p.ID)
 		if err != nil {
 			return nil, err
 		}
@@ -75,10 +78,10 @@ func (v *vm) save(ctx context.Context, p agentrpc.SaveParams) (*agentrpc.SaveRes
 // cached pages, merged in gfn order.
 func (v *vm) saveDCRES(ctx context.Context, w *ckpt.PieceWriter, prog *progress) ([]api.Range, error) {
 	var dirty []uint64
-	if v.pager != nil {
-		dirty = v.pager.DirtyCached()
+	if v.guest != nil {
+		dirty = v.guest.dirtyCached()
 	}
-	runs := v.store.Runs()
+	runs := v.homeRuns()
 	var total int64
 	for _, r := range runs {
 		total += int64(r.Count) * api.PageSize
@@ -91,7 +94,7 @@ func (v *vm) saveDCRES(ctx context.Context, w *ckpt.PieceWriter, prog *progress)
 	emitDirtyBefore := func(limit uint64) error {
 		for di < len(dirty) && dirty[di] < limit {
 			g := dirty[di]
-			if err := w.WritePage(g, v.pager.CachedPage(g)); err != nil {
+			if err := w.WritePage(g, v.guest.cachedPage(g)); err != nil {
 				return err
 			}
 			overrides = addToRuns(overrides, g, v.a.cfg.Name)
@@ -113,7 +116,7 @@ func (v *vm) saveDCRES(ctx context.Context, w *ckpt.PieceWriter, prog *progress)
 				// were, the cache copy would be the newer one.
 				di++
 			}
-			if err := w.WritePage(g, v.store.Page(g)); err != nil {
+			if err := w.WritePage(g, v.homePage(g)); err != nil {
 				return nil, err
 			}
 			prog.add(api.PageSize)
@@ -130,7 +133,7 @@ func (v *vm) saveDCRES(ctx context.Context, w *ckpt.PieceWriter, prog *progress)
 func (v *vm) saveGathered(ctx context.Context, w *ckpt.PieceWriter, prog *progress) (int64, error) {
 	prog.setTotal(int64(v.npages) * api.PageSize)
 	dirty := map[uint64]bool{}
-	for _, g := range v.pager.DirtyCached() {
+	for _, g := range v.guest.dirtyCached() {
 		dirty[g] = true
 	}
 	var overNet int64
@@ -142,7 +145,7 @@ func (v *vm) saveGathered(ctx context.Context, w *ckpt.PieceWriter, prog *progre
 			chunk := buf[:n*api.PageSize]
 			if host == v.self {
 				for i := uint64(0); i < n; i++ {
-					copy(chunk[i*api.PageSize:(i+1)*api.PageSize], v.store.Page(g+i))
+					copy(chunk[i*api.PageSize:(i+1)*api.PageSize], v.homePage(g+i))
 				}
 			} else {
 				if err := v.fetch(ctx, host, g, chunk); err != nil {
@@ -153,7 +156,7 @@ func (v *vm) saveGathered(ctx context.Context, w *ckpt.PieceWriter, prog *progre
 			for i := uint64(0); i < n; i++ {
 				page := chunk[i*api.PageSize : (i+1)*api.PageSize]
 				if dirty[g+i] {
-					page = v.pager.CachedPage(g + i)
+					page = v.guest.cachedPage(g + i)
 				}
 				if err := w.WritePage(g+i, page); err != nil {
 					return overNet, err
@@ -166,23 +169,48 @@ func (v *vm) saveGathered(ctx context.Context, w *ckpt.PieceWriter, prog *progre
 	return overNet, nil
 }
 
-func (v *vm) saveDeviceState(id string) (*ckpt.FileRef, error) {
-	state, err := v.guest.DeviceState()
-	if err != nil {
-		return nil, err
-	}
+func (v *vm) saveDeviceState(ctx context.Context, id string) (*ckpt.FileRef, error) {
 	path, err := v.a.store.PartialPath(v.name, id, deviceStateFile)
 	if err != nil {
 		return nil, err
 	}
-	if err := writeFileSync(path, state); err != nil {
+	if err := v.guest.saveDeviceState(ctx, path); err != nil {
 		return nil, err
 	}
+	return fileRef(v.a.cfg.Name, path, deviceStateFile)
+}
+
+// saveStream is method qemu-stream: the main host's QEMU writes its own full
+// migration stream, fetching remote memory as it goes; no piece is written.
+func (v *vm) saveStream(ctx context.Context, p agentrpc.SaveParams, start time.Time) (*agentrpc.SaveResult, error) {
+	if !v.isMain() {
+		return nil, fmt.Errorf("qemu-stream checkpoints are saved by the main host alone")
+	}
+	path, err := v.a.store.PartialPath(v.name, p.ID, streamFile)
+	if err != nil {
+		return nil, err
+	}
+	fetched, err := v.guest.saveStream(ctx, path)
+	if err != nil {
+		os.Remove(path)
+		return nil, err
+	}
+	ref, err := fileRef(v.a.cfg.Name, path, streamFile)
+	if err != nil {
+		return nil, err
+	}
+	return &agentrpc.SaveResult{DeviceState: ref, BytesOverNetwork: fetched, Seconds: time.Since(start).Seconds()}, nil
+}
+
+// streamFile names the qemu-stream method's image on the main host.
+const streamFile = "stream.qemu"
+
+func fileRef(host, path, name string) (*ckpt.FileRef, error) {
 	digest, n, err := ckpt.HashFile(path)
 	if err != nil {
 		return nil, err
 	}
-	return &ckpt.FileRef{Host: v.a.cfg.Name, File: deviceStateFile, Bytes: n, Digest: digest}, nil
+	return &ckpt.FileRef{Host: host, File: name, Bytes: n, Digest: digest}, nil
 }
 
 func (v *vm) hostIndex(name string) int {

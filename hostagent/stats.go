@@ -45,9 +45,9 @@ func (v *vm) stats() agentrpc.StatsEvent {
 	dt := now.Sub(v.lastAt).Seconds()
 	first := v.lastAt.IsZero()
 	v.lastAt = now
-	if v.pager != nil {
+	if v.guest != nil {
 		h.Role = "main"
-		s := v.pager.Stats()
+		s := v.guest.paging()
 		h.CachedPages, h.DirtyPages = int64(s.CachedPages), int64(s.DirtyPages)
 		h.CapacityPages += int64(v.setup.CacheBytes / api.PageSize)
 		if !first && dt > 0 {
@@ -63,7 +63,7 @@ func (v *vm) stats() agentrpc.StatsEvent {
 			}
 		}
 		v.lastStats = s
-		st := v.guest.Status()
+		st := v.guest.status()
 		st.State = v.stateLocked()
 		if v.running {
 			st.Uptime = now.Sub(v.started)

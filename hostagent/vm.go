@@ -9,7 +9,6 @@ import (
 	"dcres/agentrpc"
 	"dcres/api"
 	"dcres/ckpt"
-	"dcres/guest/synthetic"
 	"dcres/pager"
 )
 
@@ -25,9 +24,8 @@ type vm struct {
 	loc    *pager.Locations
 	store  *pager.Store
 
-	// Main host only.
-	pager *pager.Pager
-	guest *synthetic.Guest
+	// guest is the VM's guest on the main host, nil elsewhere.
+	guest guest
 
 	// op serializes protocol steps on this VM.
 	op      sync.Mutex
@@ -35,11 +33,10 @@ type vm struct {
 	running bool
 	paused  bool
 	lease   *time.Timer
-	cancel  context.CancelFunc
 	started time.Time
 	// last sample, for rates
 	lastAt      time.Time
-	lastStats   pager.Stats
+	lastStats   pagingStats
 	lastWritten uint64
 }
 
@@ -53,8 +50,8 @@ func (a *Agent) newVM(p agentrpc.SetupParams) (*vm, error) {
 	if p.MemoryBytes <= 0 || p.MemoryBytes%api.PageSize != 0 {
 		return nil, fmt.Errorf("memory %d is not a positive multiple of %d", p.MemoryBytes, api.PageSize)
 	}
-	if p.Driver != "synthetic" {
-		return nil, fmt.Errorf("driver %q is not served by this agent (synthetic only)", p.Driver)
+	if p.Driver != "synthetic" && p.Driver != "qemu" {
+		return nil, fmt.Errorf("driver %q is not known (synthetic, qemu)", p.Driver)
 	}
 	self := -1
 	for i, h := range p.Hosts {
@@ -76,23 +73,13 @@ func (a *Agent) newVM(p agentrpc.SetupParams) (*vm, error) {
 	}
 	v := &vm{a: a, name: p.VM, inc: p.Incarnation, self: self, setup: p, npages: npages, loc: loc, store: store}
 	if v.isMain() {
-		pg, err := pager.New(pager.Config{
-			Locations: loc, LocalHost: self, Local: store,
-			CacheBudgetPages: int(p.CacheBytes / api.PageSize),
-			Remote:           &peerRemote{v: v},
-		})
-		if err != nil {
-			store.Close()
-			return nil, err
+		var g guest
+		switch p.Driver {
+		case "synthetic":
+			g, err = newSyntheticGuest(v)
+		case "qemu":
+			g, err = newQEMUGuest(v)
 		}
-		v.pager = pg
-		g, err := synthetic.New(synthetic.Config{
-			MemoryBytes: p.MemoryBytes, Pattern: p.Workload.Pattern, DirtyRate: p.Workload.DirtyRate,
-			ReadRate: p.Workload.ReadRate, Seed: p.Workload.Seed, HotFraction: p.Workload.HotFraction,
-			OnError: func(gfn uint64, err error) {
-				a.logf(api.Error, "guest %s: page %d failed its check: %v", p.VM, gfn, err)
-			},
-		}, pg)
 		if err != nil {
 			store.Close()
 			return nil, err
@@ -102,18 +89,23 @@ func (a *Agent) newVM(p agentrpc.SetupParams) (*vm, error) {
 	return v, nil
 }
 
-// run starts the guest (main host only).
-func (v *vm) run() {
+// run starts the guest (main host only): a fresh boot, or, with a device
+// state file, the guest of a restored checkpoint.
+func (v *vm) run(ctx context.Context, deviceState string) error {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if v.guest == nil || v.running {
-		return
+	if v.guest == nil {
+		return fmt.Errorf("host %s does not run VM %s's guest", v.a.cfg.Name, v.name)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	v.cancel = cancel
+	if v.running {
+		return nil
+	}
+	if err := v.guest.start(ctx, deviceState); err != nil {
+		return err
+	}
 	v.running = true
 	v.started = time.Now()
-	v.guest.Start(ctx)
+	return nil
 }
 
 // pause stops the guest and quiesces paging, and arms the lease that resumes
@@ -122,16 +114,14 @@ func (v *vm) pause(ctx context.Context) error {
 	if v.guest == nil {
 		return fmt.Errorf("host %s does not run VM %s's guest", v.a.cfg.Name, v.name)
 	}
-	v.guest.Pause()
-	if err := v.pager.Quiesce(ctx); err != nil {
-		v.guest.Resume()
-		return fmt.Errorf("quiescing paging: %w", err)
+	if err := v.guest.pause(ctx); err != nil {
+		return err
 	}
 	v.mu.Lock()
 	v.paused = true
 	lease := v.a.cfg.Lease
 	v.lease = time.AfterFunc(lease, func() {
-		if v.resume() {
+		if v.resume() == nil {
 			v.a.logf(api.Warn, "VM %s: no word from the coordinator for %s: resumed the guest (lease expired)", v.name, lease)
 		}
 	})
@@ -139,20 +129,21 @@ func (v *vm) pause(ctx context.Context) error {
 	return nil
 }
 
-// resume undoes pause; it reports whether the guest was paused.
-func (v *vm) resume() bool {
+// errNotPaused is resume's answer when there was nothing to resume.
+var errNotPaused = fmt.Errorf("the guest is not paused")
+
+// resume undoes pause.
+func (v *vm) resume() error {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if !v.paused {
-		return false
+		return errNotPaused
 	}
 	v.paused = false
 	if v.lease != nil {
 		v.lease.Stop()
 	}
-	v.pager.Resume()
-	v.guest.Resume()
-	return true
+	return v.guest.resume(context.Background())
 }
 
 // close stops the guest and frees the pages.
@@ -161,23 +152,11 @@ func (v *vm) close() {
 	if v.lease != nil {
 		v.lease.Stop()
 	}
-	paused := v.paused
-	v.paused = false
-	running := v.running
-	v.running = false
-	cancel := v.cancel
+	v.paused, v.running = false, false
+	g := v.guest
 	v.mu.Unlock()
-	if v.guest != nil {
-		if paused {
-			v.pager.Resume()
-			v.guest.Resume()
-		}
-		if running {
-			v.guest.Stop()
-		}
-		if cancel != nil {
-			cancel()
-		}
+	if g != nil {
+		g.close()
 	}
 	v.store.Close()
 }

@@ -35,10 +35,10 @@ func (s *Session) Checkpoint(ctx context.Context, req api.CheckpointRequest) (*a
 	savers := l.hosts
 	switch req.Method {
 	case "dcres":
-	case "traditional":
+	case "traditional", "qemu-stream":
 		savers = []string{l.main}
 	default:
-		return nil, fmt.Errorf("checkpoint method %q is not known: use dcres or traditional", req.Method)
+		return nil, fmt.Errorf("checkpoint method %q is not known: use dcres, traditional or qemu-stream", req.Method)
 	}
 	m, err := protocol.NewCheckpoint(l.main, savers)
 	if err != nil {

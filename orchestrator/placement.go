@@ -78,7 +78,10 @@ const chunkPages = 512
 // piece holds its authoritative copy while that host has room, and the rest
 // go, chunk by chunk, to the target with the most room left, which balances
 // the links. linkRate is bits/s (0: no time estimate).
-func plan(m *ckpt.Manifest, p placement, linkRate int64) (*restorePlan, error) {
+//
+// The first pin pages must stay on the main host (a QEMU guest's node 0, its
+// shared-memory boot memory).
+func plan(m *ckpt.Manifest, p placement, pin uint64, linkRate int64) (*restorePlan, error) {
 	npages := uint64(m.MemoryBytes / int64(m.PageSize))
 	// src[g]: index into srcHosts of the host whose piece holds page g.
 	srcHosts, src, err := authoritative(m, npages)
@@ -136,8 +139,18 @@ func plan(m *ckpt.Manifest, p placement, linkRate int64) (*restorePlan, error) {
 		tIndex[h] = i
 	}
 	left := append([]uint64(nil), capacity...)
+	if pin > npages {
+		pin = npages
+	}
+	if left[0] < pin {
+		return nil, fmt.Errorf("placement gives %s %d pages, fewer than the %d of the guest's node 0, which must stay there", main, left[0], pin)
+	}
+	for g := uint64(0); g < pin; g++ {
+		target[g] = 0
+	}
+	left[0] -= pin
 	// Pass 1: pages stay where their saved copy is.
-	for g := uint64(0); g < npages; g++ {
+	for g := pin; g < npages; g++ {
 		if t, ok := tIndex[srcHosts[src[g]]]; ok && left[t] > 0 {
 			target[g] = int8(t)
 			left[t]--

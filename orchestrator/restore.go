@@ -2,6 +2,7 @@ package orchestrator
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -26,7 +27,18 @@ func (s *Session) Restore(ctx context.Context, req api.RestoreRequest) (*api.Res
 	if err != nil {
 		return nil, err
 	}
-	rp, err := plan(m, p, s.cfg.LinkRate)
+	// What the VM was at the cut: the NUMA nodes of a QEMU guest stay.
+	var was agentrpc.SetupParams
+	if len(m.VMConfig) > 0 {
+		if err := json.Unmarshal(m.VMConfig, &was); err != nil {
+			return nil, fmt.Errorf("checkpoint %s: its VM configuration: %w", m.ID, err)
+		}
+	}
+	var pin uint64
+	if len(was.Nodes) > 0 {
+		pin = was.Nodes[0] // node 0 is the main host's shared-memory node
+	}
+	rp, err := plan(m, p, pin, s.cfg.LinkRate)
 	if err != nil {
 		return nil, fmt.Errorf("restore of %s: %w", m.ID, err)
 	}
@@ -56,7 +68,12 @@ func (s *Session) Restore(ctx context.Context, req api.RestoreRequest) (*api.Res
 	if err != nil {
 		return nil, err
 	}
-	nl := layout{vm: m.VM, main: rp.main, hosts: rp.hosts, locations: rp.locations, incarnation: uint64(time.Now().UnixNano())}
+	nl := layout{vm: m.VM, main: rp.main, hosts: rp.hosts, locations: rp.locations, incarnation: uint64(time.Now().UnixNano()), nodes: was.Nodes}
+	if m.Method == "qemu-stream" {
+		// QEMU's own stream holds every page: the homes start empty and are
+		// filled by the restored QEMU's writes through the remote nodes.
+		rp.sources = map[string][]sourceRanges{}
+	}
 	// Every host that holds a piece must know the targets as peers, even a
 	// host that is no target.
 	if err := s.introduceAll(ctx, m.VM); err != nil {

@@ -57,6 +57,7 @@ type layout struct {
 	hosts       []string // location table host order
 	locations   []api.Range
 	incarnation uint64
+	nodes       []uint64 // qemu: NUMA node sizes in pages
 }
 
 // Connect dials every host's agent (in parallel) and checks who answers.
@@ -136,7 +137,7 @@ func (s *Session) setupParams(l layout) agentrpc.SetupParams {
 	return agentrpc.SetupParams{
 		VM: l.vm, Incarnation: l.incarnation, Main: l.main, Driver: vmc.Driver,
 		MemoryBytes: vmc.MemoryBytes, CacheBytes: vmc.CacheBytes, Hosts: l.hosts, Locations: l.locations,
-		Peers: s.peers(), CPUs: vmc.CPUs,
+		Peers: s.peers(), CPUs: vmc.CPUs, Nodes: l.nodes,
 		Workload: agentrpc.Workload{Pattern: vmc.Workload.Pattern, DirtyRate: vmc.Workload.DirtyRate,
 			ReadRate: vmc.Workload.ReadRate, Seed: vmc.Workload.Seed, HotFraction: vmc.Workload.HotFraction},
 	}
@@ -151,8 +152,13 @@ func (s *Session) Start(ctx context.Context) error {
 		hosts[i], shares[i] = sh.Host, sh.Fraction
 	}
 	npages := uint64(vmc.MemoryBytes / api.PageSize)
-	loc := pager.Split(hosts, npages, shares)
-	l := layout{vm: vmc.Name, main: hosts[0], hosts: hosts, locations: loc.Ranges(), incarnation: uint64(time.Now().UnixNano())}
+	locs := pager.Split(hosts, npages, shares).Ranges()
+	var nodes []uint64
+	if vmc.Driver == "qemu" {
+		// One NUMA node per host, each a whole number of 2 MiB.
+		locs, nodes = alignNodes(locs, npages, 512)
+	}
+	l := layout{vm: vmc.Name, main: hosts[0], hosts: hosts, locations: locs, incarnation: uint64(time.Now().UnixNano()), nodes: nodes}
 	p := s.setupParams(l)
 	g, gctx := errgroup.WithContext(ctx)
 	for _, name := range hosts {
@@ -316,10 +322,37 @@ func (s *Session) Attach(ctx context.Context) error {
 			continue
 		}
 		s.mu.Lock()
-		s.layout = layout{vm: p.VM, main: p.Main, hosts: p.Hosts, locations: p.Locations, incarnation: p.Incarnation}
+		s.layout = layout{vm: p.VM, main: p.Main, hosts: p.Hosts, locations: p.Locations, incarnation: p.Incarnation, nodes: p.Nodes}
 		s.mu.Unlock()
 		s.emitMemMap()
 		return nil
 	}
 	return fmt.Errorf("VM %s is not running on any host of this session (%v): start it with dcres lab or dcres run", name, lastErr)
+}
+
+// alignNodes rounds every host's range down to a multiple of align pages
+// (the main host, first, takes what rounding leaves) and returns the ranges
+// and one node per host.
+func alignNodes(locs []api.Range, npages, align uint64) ([]api.Range, []uint64) {
+	counts := make([]uint64, len(locs))
+	var rest uint64 = npages
+	for i := 1; i < len(locs); i++ {
+		counts[i] = locs[i].Count / align * align
+		rest -= counts[i]
+	}
+	counts[0] = rest
+	out := make([]api.Range, 0, len(locs))
+	var start uint64
+	for i, r := range locs {
+		if counts[i] == 0 {
+			continue
+		}
+		out = append(out, api.Range{Start: start, Count: counts[i], Host: r.Host})
+		start += counts[i]
+	}
+	nodes := make([]uint64, 0, len(out))
+	for _, r := range out {
+		nodes = append(nodes, r.Count)
+	}
+	return out, nodes
 }
