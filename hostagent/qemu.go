@@ -403,7 +403,7 @@ func (g *qemuGuest) putHome(gfn uint64, page []byte) {
 	g.v.store.Put(gfn, page)
 }
 
-func (g *qemuGuest) dirtyCached() []uint64      { return g.ov.list() }
+func (g *qemuGuest) dirtyCached() []uint64        { return g.ov.list() }
 func (g *qemuGuest) cachedPage(gfn uint64) []byte { return g.ov.get(gfn) }
 
 func (g *qemuGuest) saveDeviceState(ctx context.Context, path string) error {

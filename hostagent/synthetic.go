@@ -91,8 +91,8 @@ func (s *syntheticGuest) homePage(g uint64) []byte {
 }
 
 func (s *syntheticGuest) putHome(g uint64, page []byte) { s.v.store.Put(g, page) }
-func (s *syntheticGuest) dirtyCached() []uint64       { return s.pager.DirtyCached() }
-func (s *syntheticGuest) cachedPage(g uint64) []byte  { return s.pager.CachedPage(g) }
+func (s *syntheticGuest) dirtyCached() []uint64         { return s.pager.DirtyCached() }
+func (s *syntheticGuest) cachedPage(g uint64) []byte    { return s.pager.CachedPage(g) }
 
 func (s *syntheticGuest) saveDeviceState(_ context.Context, path string) error {
 	state, err := s.g.DeviceState()
