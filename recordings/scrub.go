@@ -17,7 +17,9 @@ var (
 	// '+' or '/') are kept: they name data, not secrets.
 	blob = regexp.MustCompile(`[A-Za-z0-9+/]{60,}={0,2}`)
 	// An absolute or home-relative path of at least two elements.
-	path = regexp.MustCompile(`(?:~|/[^\s/"'():,;=]+)(?:/[^\s/"'():,;=]+)+/?`)
+	// It must start the text or follow a space, quote, '(', '=' or ':', so
+	// ratios such as 50/25/25 are not paths.
+	path = regexp.MustCompile(`(^|[\s"'(=:])((?:~|/[^\s/"'():,;=]+)(?:/[^\s/"'():,;=]+)+/?)`)
 )
 
 // scrubText removes key material and cuts paths to their last element.
@@ -26,9 +28,10 @@ func scrubText(s string) string {
 		return s
 	}
 	s = pemBlock.ReplaceAllString(s, Redacted)
-	s = path.ReplaceAllStringFunc(s, func(p string) string {
-		p = strings.TrimSuffix(p, "/")
-		return "…/" + p[strings.LastIndexByte(p, '/')+1:]
+	s = path.ReplaceAllStringFunc(s, func(m string) string {
+		sub := path.FindStringSubmatch(m)
+		p := strings.TrimSuffix(sub[2], "/")
+		return sub[1] + "…/" + p[strings.LastIndexByte(p, '/')+1:]
 	})
 	s = blob.ReplaceAllStringFunc(s, func(b string) string {
 		if strings.ContainsAny(b, "+/") || (strings.ToLower(b) != b && strings.ToUpper(b) != b) {
