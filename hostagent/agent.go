@@ -65,6 +65,7 @@ func New(cfg Config) (*Agent, error) {
 		operators: map[*rpc.Conn]bool{},
 	}
 	a.peerPool = newPeerPool(a)
+	a.cleanStale()
 	removed, err := a.store.CleanPartials()
 	if err != nil {
 		return nil, fmt.Errorf("hostagent: cleaning partial checkpoints: %w", err)

@@ -50,7 +50,7 @@ func TestDefaultProfile(t *testing.T) {
 }
 
 func TestEmbedded(t *testing.T) {
-	if got := EmbeddedNames(); !reflect.DeepEqual(got, []string{"lab-local", "lab-netns"}) {
+	if got := EmbeddedNames(); !reflect.DeepEqual(got, []string{"lab-local", "lab-netns", "lab-qemu"}) {
 		t.Fatalf("EmbeddedNames() = %v", got)
 	}
 	n, ok := Embedded("lab-netns")
@@ -62,6 +62,10 @@ func TestEmbedded(t *testing.T) {
 	n.Name, n.Description, n.Lab.Netns, n.Source = l.Name, l.Description, false, l.Source
 	if !reflect.DeepEqual(n, l) {
 		t.Errorf("lab-netns differs from lab-local beyond netns:\n%+v\n%+v", n, l)
+	}
+	q, ok := Embedded("lab-qemu")
+	if !ok || q.VM.Driver != "qemu" || !q.Lab.Netns || len(q.Scenario) != 7 {
+		t.Errorf("Embedded(lab-qemu) = %+v, %v", q, ok)
 	}
 	if _, ok := Embedded("nope"); ok {
 		t.Error("Embedded(nope) found something")

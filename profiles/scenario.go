@@ -9,7 +9,7 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-const refRule = "a checkpoint id, last, last-dcres or last-traditional"
+const refRule = "a checkpoint id, last, last-dcres, last-traditional or last-qemu-stream"
 
 var checkpointID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
 

@@ -25,7 +25,7 @@ var (
 	drivers     = []string{"synthetic", "qemu"}
 	methods     = []string{"dcres", "traditional", "qemu-stream"}
 	patterns    = []string{"hotcold", "uniform", "sequential", "idle"}
-	refKeywords = []string{"last", "last-dcres", "last-traditional"}
+	refKeywords = []string{"last", "last-dcres", "last-traditional", "last-qemu-stream"}
 )
 
 // Limits.

@@ -222,3 +222,5 @@ func TestE2EBadProfile(t *testing.T) {
 		t.Errorf("error does not name the line and the sum: %s", stderr.String())
 	}
 }
+
+func lookPath(name string) (string, error) { return exec.LookPath(name) }
