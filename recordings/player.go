@@ -268,6 +268,10 @@ func (p *Player) Subscribe() (<-chan api.Event, func()) {
 
 func (p *Player) unsubscribe(s *playerSub) {
 	p.mu.Lock()
+	if !p.subs[s] {
+		p.mu.Unlock()
+		return // Close ended it already
+	}
 	delete(p.subs, s)
 	var quit, done chan struct{}
 	if len(p.subs) == 0 && p.quit != nil {
