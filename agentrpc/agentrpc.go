@@ -18,6 +18,7 @@ const (
 	Teardown      = "vm.teardown"
 	Stats         = "vm.stats"
 	Describe      = "vm.describe"
+	Round         = "ckpt.round"
 	Pause         = "ckpt.pause"
 	Save          = "ckpt.save"
 	Resume        = "ckpt.resume"
@@ -104,11 +105,15 @@ type PauseResult struct {
 	Hosts     []string    `json:"hosts"`
 }
 
-// SaveParams asks a host to write its piece of checkpoint ID.
+// SaveParams asks a host to write its piece of checkpoint ID. For a live
+// checkpoint, Round numbers the piece: rounds 0..N-1 are pre-copy rounds
+// (ckpt.round, the guest running) and the final save writes round N.
 type SaveParams struct {
 	VM     string `json:"vm"`
 	ID     string `json:"id"`
 	Method string `json:"method"`
+	Live   bool   `json:"live,omitempty"`
+	Round  int    `json:"round,omitempty"`
 }
 
 // SaveResult is a host's saved piece.
@@ -120,6 +125,9 @@ type SaveResult struct {
 	Overrides        []api.Range `json:"overrides,omitempty"`
 	Seconds          float64     `json:"seconds"`
 	BytesOverNetwork int64       `json:"bytes_over_network"`
+	// Dirty is, after a pre-copy round, the bytes held here that changed
+	// since they were saved.
+	Dirty int64 `json:"dirty,omitempty"`
 }
 
 // CkptParams names one checkpoint of a VM.

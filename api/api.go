@@ -176,6 +176,17 @@ type CheckpointResult struct {
 	BytesSaved       int64        `json:"bytes_saved"`
 	BytesOverNetwork int64        `json:"bytes_over_network"`
 	PerHost          []HostResult `json:"per_host"`
+	// Live checkpoints: each pre-copy round's bytes saved and the bytes still
+	// dirty after it, and the bytes saved more than once in all.
+	Rounds     []Round `json:"rounds,omitempty"`
+	BytesAgain int64   `json:"bytes_saved_again,omitempty"`
+}
+
+// Round is one pre-copy round of a live checkpoint.
+type Round struct {
+	Bytes      int64   `json:"bytes"`
+	DirtyAfter int64   `json:"dirty_after"`
+	Seconds    float64 `json:"seconds"`
 }
 
 // RestoreRequest asks for a restore. From is a checkpoint id or "last",

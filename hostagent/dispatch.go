@@ -64,6 +64,17 @@ func (a *Agent) operatorHandler(ctx context.Context, req *rpc.Request) (any, []b
 		}
 		res, err := v.save(ctx, p)
 		return res, nil, err
+	case agentrpc.Round:
+		var p agentrpc.SaveParams
+		if err := req.Decode(&p); err != nil {
+			return nil, nil, err
+		}
+		v, err := a.vm(p.VM)
+		if err != nil {
+			return nil, nil, err
+		}
+		res, err := v.round(ctx, p)
+		return res, nil, err
 	case agentrpc.Resume:
 		return withVM(a, req, func(v *vm) (any, error) {
 			if v.guest == nil {

@@ -3,6 +3,7 @@ package hostagent
 import (
 	"context"
 	"fmt"
+	"sort"
 	"sync"
 	"time"
 
@@ -116,28 +117,10 @@ func (v *vm) loadPages(ctx context.Context, p agentrpc.LoadParams) (*agentrpc.Lo
 }
 
 func (v *vm) loadLocal(id string, ranges []api.Range, put func(uint64, []byte, bool) error, prog *progress) error {
-	m, err := v.a.store.Load(v.name, id)
-	if err != nil {
-		return err
-	}
-	path, err := v.a.store.Path(v.name, id, pieceOf(m, v.a.cfg.Name))
-	if err != nil {
-		return err
-	}
-	r, err := ckpt.OpenPiece(path)
-	if err != nil {
-		return err
-	}
-	defer r.Close()
-	// Pages of the ranges that the piece does not hold are zero: progress
-	// counts the range, the store leaves them out.
 	for _, rg := range ranges {
 		prog.add(int64(rg.Count) * api.PageSize)
 	}
-	return r.EachIn(ranges, func(g uint64, page []byte) error {
-		if isZero(page) {
-			return nil
-		}
+	return v.a.eachPage(v.name, id, ranges, func(g uint64, page []byte) error {
 		return put(g, page, false)
 	})
 }
@@ -181,31 +164,28 @@ func (a *Agent) servePiece(p agentrpc.PieceParams) (*agentrpc.PieceResult, []byt
 	if pages > agentrpc.MaxPagesPerCall {
 		return nil, nil, fmt.Errorf("%d pages asked in one call; at most %d", pages, agentrpc.MaxPagesPerCall)
 	}
-	m, err := a.store.Load(p.VM, p.ID)
-	if err != nil {
-		return nil, nil, err
-	}
-	path, err := a.store.Path(p.VM, p.ID, pieceOf(m, a.cfg.Name))
-	if err != nil {
-		return nil, nil, err
-	}
-	r, err := ckpt.OpenPiece(path)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer r.Close()
-	res := &agentrpc.PieceResult{}
-	data := make([]byte, 0, pages*api.PageSize)
-	err = r.EachIn(p.Ranges, func(g uint64, page []byte) error {
-		if isZero(page) {
-			return nil
-		}
-		res.Runs = addToRuns(res.Runs, g, a.cfg.Name)
-		data = append(data, page...)
+	// The last copy of each page wins; zero pages are left out (the
+	// target's store is zero).
+	latest := map[uint64][]byte{}
+	err := a.eachPage(p.VM, p.ID, p.Ranges, func(g uint64, page []byte) error {
+		latest[g] = append(latest[g][:0], page...)
 		return nil
 	})
 	if err != nil {
 		return nil, nil, err
+	}
+	gfns := make([]uint64, 0, len(latest))
+	for g, page := range latest {
+		if !isZero(page) {
+			gfns = append(gfns, g)
+		}
+	}
+	sort.Slice(gfns, func(i, j int) bool { return gfns[i] < gfns[j] })
+	res := &agentrpc.PieceResult{}
+	data := make([]byte, 0, len(gfns)*api.PageSize)
+	for _, g := range gfns {
+		res.Runs = addToRuns(res.Runs, g, a.cfg.Name)
+		data = append(data, latest[g]...)
 	}
 	return res, data, nil
 }
@@ -234,13 +214,48 @@ func (v *vm) start(ctx context.Context, p agentrpc.StartParams) error {
 	return v.run(ctx, path)
 }
 
-func pieceOf(m *ckpt.Manifest, host string) string {
+// piecesOf lists host's pieces of m in the order they were written (a live
+// checkpoint's rounds): a later piece's copy of a page wins.
+func piecesOf(m *ckpt.Manifest, host string) []string {
+	var out []string
 	for _, p := range m.Pieces {
 		if p.Host == host {
-			return p.File
+			out = append(out, p.File)
 		}
 	}
-	return pieceFile(host)
+	return out
+}
+
+// eachPage calls fn for every page of ranges in this host's pieces of
+// checkpoint vm/id, piece by piece in order, so the last call for a gfn
+// carries its authoritative copy. Pages all zero in the first piece are
+// left out (a fresh store is zero).
+func (a *Agent) eachPage(vm, id string, ranges []api.Range, fn func(g uint64, page []byte) error) error {
+	m, err := a.store.Load(vm, id)
+	if err != nil {
+		return err
+	}
+	for i, file := range piecesOf(m, a.cfg.Name) {
+		path, err := a.store.Path(vm, id, file)
+		if err != nil {
+			return err
+		}
+		r, err := ckpt.OpenPiece(path)
+		if err != nil {
+			return err
+		}
+		err = r.EachIn(ranges, func(g uint64, page []byte) error {
+			if i == 0 && isZero(page) {
+				return nil
+			}
+			return fn(g, page)
+		})
+		r.Close()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // batchRanges cuts ranges into groups of at most max pages.

@@ -9,10 +9,17 @@ import (
 	"dcres/agentrpc"
 	"dcres/api"
 	"dcres/ckpt"
+	"dcres/pager"
 )
 
-// pieceFile names a host's piece in a checkpoint directory.
-func pieceFile(host string) string { return "piece-" + host + ".dcp" }
+// pieceFile names a host's piece in a checkpoint directory; a live
+// checkpoint has one per round.
+func pieceFile(host string, live bool, round int) string {
+	if live {
+		return fmt.Sprintf("piece-%s-r%d.dcp", host, round)
+	}
+	return "piece-" + host + ".dcp"
+}
 
 // deviceStateFile names the main host's device state.
 const deviceStateFile = "device-state.bin"
@@ -27,7 +34,11 @@ func (v *vm) save(ctx context.Context, p agentrpc.SaveParams) (*agentrpc.SaveRes
 	if err := ckpt.ValidName("checkpoint id", p.ID); err != nil {
 		return nil, err
 	}
-	path, err := v.a.store.PartialPath(v.name, p.ID, pieceFile(v.a.cfg.Name))
+	if p.Method == "qemu-stream" {
+		return v.saveStream(ctx, p, start)
+	}
+	file := pieceFile(v.a.cfg.Name, p.Live, p.Round)
+	path, err := v.a.store.PartialPath(v.name, p.ID, file)
 	if err != nil {
 		return nil, err
 	}
@@ -36,19 +47,24 @@ func (v *vm) save(ctx context.Context, p agentrpc.SaveParams) (*agentrpc.SaveRes
 		return nil, err
 	}
 	prog := v.progress("checkpoint", p.ID, "save")
+	if p.Live {
+		prog.p.Phase = "final pause"
+	}
 	res := &agentrpc.SaveResult{}
 	switch p.Method {
 	case "dcres":
-		res.Overrides, err = v.saveDCRES(ctx, w, prog)
+		runs := v.homeRuns()
+		if p.Live {
+			// What changed since the last pre-copy round saved it.
+			runs = v.store.TakeWritten()
+		}
+		res.Overrides, err = v.saveRuns(ctx, w, runs, true, prog)
 	case "traditional":
 		if !v.isMain() {
 			err = fmt.Errorf("traditional checkpoints are saved by the main host alone")
 			break
 		}
 		res.BytesOverNetwork, err = v.saveGathered(ctx, w, prog)
-	case "qemu-stream":
-		w.Abort()
-		return v.saveStream(ctx, p, start)
 	default:
 		err = fmt.Errorf("method %q is not known (dcres, traditional, qemu-stream)", p.Method)
 	}
@@ -61,7 +77,7 @@ func (v *vm) save(ctx context.Context, p agentrpc.SaveParams) (*agentrpc.SaveRes
 		return nil, err
 	}
 	prog.finish()
-	res.Piece = &ckpt.PieceRef{Host: v.a.cfg.Name, File: pieceFile(v.a.cfg.Name), Pages: info.Pages,
+	res.Piece = &ckpt.PieceRef{Host: v.a.cfg.Name, File: file, Pages: info.Pages,
 		ZeroPages: info.ZeroPages, Bytes: info.Bytes, Digest: info.Digest}
 	if v.isMain() {
 		ds, err := v.saveDeviceState(ctx, p.ID)
@@ -74,14 +90,58 @@ func (v *vm) save(ctx context.Context, p agentrpc.SaveParams) (*agentrpc.SaveRes
 	return res, nil
 }
 
-// saveDCRES writes the home pages held here and, on the main host, its dirty
-// cached pages, merged in gfn order.
-func (v *vm) saveDCRES(ctx context.Context, w *ckpt.PieceWriter, prog *progress) ([]api.Range, error) {
+// round is one pre-copy round of a live checkpoint, while the guest runs:
+// round 0 saves every page homed here, later rounds the pages written since
+// the round before. The written marks are taken before the pages are read,
+// and a write marks its page only after it changed it, so a page changed
+// while a round copies it is always saved again later.
+func (v *vm) round(ctx context.Context, p agentrpc.SaveParams) (*agentrpc.SaveResult, error) {
+	start := time.Now()
+	if err := ckpt.ValidName("checkpoint id", p.ID); err != nil {
+		return nil, err
+	}
+	if v.setup.Driver == "qemu" && v.isMain() {
+		return nil, errQEMULive
+	}
+	file := pieceFile(v.a.cfg.Name, true, p.Round)
+	path, err := v.a.store.PartialPath(v.name, p.ID, file)
+	if err != nil {
+		return nil, err
+	}
+	w, err := ckpt.CreatePiece(path, ckpt.PieceOptions{Host: v.a.cfg.Name, VM: v.name, CheckpointID: p.ID})
+	if err != nil {
+		return nil, err
+	}
+	prog := v.progress("checkpoint", p.ID, fmt.Sprintf("round %d", p.Round+1))
+	runs := v.store.TakeWritten()
+	if p.Round == 0 {
+		runs = v.homeRuns()
+	}
+	if _, err := v.saveRuns(ctx, w, runs, false, prog); err != nil {
+		w.Abort()
+		return nil, err
+	}
+	info, err := w.Close()
+	if err != nil {
+		return nil, err
+	}
+	prog.finish()
+	return &agentrpc.SaveResult{
+		Piece: &ckpt.PieceRef{Host: v.a.cfg.Name, File: file, Pages: info.Pages, ZeroPages: info.ZeroPages, Bytes: info.Bytes, Digest: info.Digest},
+		Dirty: int64(v.store.WrittenCount()) * api.PageSize, Seconds: time.Since(start).Seconds(),
+	}, nil
+}
+
+var errQEMULive = fmt.Errorf("live checkpoints of QEMU guests need write tracking of the main host's shared-memory node (userfaultfd write-protect), which is not built yet: use a stop-and-copy checkpoint")
+
+// saveRuns writes the pages of runs held here and, with overrides on the
+// main host, its dirty cached pages (which win over their homes' copies),
+// merged in gfn order. Nothing crosses the network.
+func (v *vm) saveRuns(ctx context.Context, w *ckpt.PieceWriter, runs []pager.Run, overrides bool, prog *progress) ([]api.Range, error) {
 	var dirty []uint64
-	if v.guest != nil {
+	if v.guest != nil && overrides {
 		dirty = v.guest.dirtyCached()
 	}
-	runs := v.homeRuns()
 	var total int64
 	for _, r := range runs {
 		total += int64(r.Count) * api.PageSize
@@ -89,7 +149,7 @@ func (v *vm) saveDCRES(ctx context.Context, w *ckpt.PieceWriter, prog *progress)
 	total += int64(len(dirty)) * api.PageSize
 	prog.setTotal(total)
 
-	var overrides []api.Range
+	var over []api.Range
 	di := 0
 	emitDirtyBefore := func(limit uint64) error {
 		for di < len(dirty) && dirty[di] < limit {
@@ -97,7 +157,7 @@ func (v *vm) saveDCRES(ctx context.Context, w *ckpt.PieceWriter, prog *progress)
 			if err := w.WritePage(g, v.guest.cachedPage(g)); err != nil {
 				return err
 			}
-			overrides = addToRuns(overrides, g, v.a.cfg.Name)
+			over = addToRuns(over, g, v.a.cfg.Name)
 			prog.add(api.PageSize)
 			di++
 		}
@@ -125,7 +185,7 @@ func (v *vm) saveDCRES(ctx context.Context, w *ckpt.PieceWriter, prog *progress)
 	if err := emitDirtyBefore(v.npages); err != nil {
 		return nil, err
 	}
-	return overrides, nil
+	return over, nil
 }
 
 // saveGathered is the traditional method: every page comes to the main host

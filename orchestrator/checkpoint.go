@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"sync"
 	"time"
 
 	"dcres/agentrpc"
@@ -19,8 +20,14 @@ func (s *Session) Checkpoint(ctx context.Context, req api.CheckpointRequest) (*a
 	if req.Method == "" {
 		req.Method = "dcres"
 	}
-	if req.Live || req.Incremental {
-		return nil, fmt.Errorf("live and incremental checkpoints are not built yet: use a stop-and-copy checkpoint (live: false, incremental: false)")
+	if req.Incremental {
+		return nil, fmt.Errorf("incremental checkpoints are not built yet: take a full checkpoint (incremental: false)")
+	}
+	if req.Live && req.Method != "dcres" {
+		return nil, fmt.Errorf("live checkpoints use method dcres, not %s", req.Method)
+	}
+	if req.Live && s.prof.VM.Driver == "qemu" {
+		return nil, fmt.Errorf("live checkpoints of QEMU guests need write tracking of the main host's shared-memory node (userfaultfd write-protect), which is not built yet: use a stop-and-copy checkpoint")
 	}
 	s.op.Lock()
 	defer s.op.Unlock()
@@ -44,8 +51,11 @@ func (s *Session) Checkpoint(ctx context.Context, req api.CheckpointRequest) (*a
 	if err != nil {
 		return nil, err
 	}
+	if req.Live {
+		m.Live(s.livePolicy())
+	}
 	s.emit(api.Event{Type: api.EvOpStart, Op: "checkpoint", ID: id, Message: fmt.Sprintf("checkpoint %s (%s) of %s on %v", id, req.Method, l.vm, savers)})
-	d := &ckptDriver{s: s, l: l, id: id, method: req.Method, saves: map[string]*agentrpc.SaveResult{}}
+	d := &ckptDriver{s: s, l: l, id: id, method: req.Method, live: req.Live, saves: map[string]*agentrpc.SaveResult{}, rounds: map[string]int{}}
 	start := time.Now()
 	run(ctx, m, d.perform, s.emitStep("checkpoint", id))
 	res := d.result(start)
@@ -73,6 +83,12 @@ type ckptDriver struct {
 	l      layout
 	id     string
 	method string
+	live   bool
+
+	mu       sync.Mutex     // guards rounds (perform runs concurrently)
+	rounds   map[string]int // pre-copy rounds started per host
+	preCopy  []*agentrpc.SaveResult
+	roundLog []api.Round
 
 	pause    agentrpc.PauseResult
 	pausedAt time.Time
@@ -83,7 +99,43 @@ type ckptDriver struct {
 
 // perform runs one message; it is called from one goroutine per message,
 // with the results handed back to the machine in order by run.
-func (d *ckptDriver) perform(ctx context.Context, msg protocol.Msg) (func(), error) {
+func (d *ckptDriver) perform(ctx context.Context, msg protocol.Msg) (func(), int64, error) {
+	if msg.Kind == protocol.Round {
+		return d.round(ctx, msg)
+	}
+	apply, err := d.do(ctx, msg)
+	return apply, 0, err
+}
+
+// round runs one host's pre-copy round.
+func (d *ckptDriver) round(ctx context.Context, msg protocol.Msg) (func(), int64, error) {
+	h, err := d.s.host(msg.To)
+	if err != nil {
+		return nil, 0, err
+	}
+	d.mu.Lock()
+	n := d.rounds[msg.To]
+	d.rounds[msg.To] = n + 1
+	d.mu.Unlock()
+	var res agentrpc.SaveResult
+	if err := h.call(ctx, agentrpc.Round, agentrpc.SaveParams{VM: d.l.vm, ID: d.id, Method: d.method, Live: true, Round: n}, &res); err != nil {
+		return nil, 0, err
+	}
+	return func() {
+		d.preCopy = append(d.preCopy, &res)
+		for len(d.roundLog) <= n {
+			d.roundLog = append(d.roundLog, api.Round{})
+		}
+		r := &d.roundLog[n]
+		if res.Piece != nil {
+			r.Bytes += res.Piece.Bytes
+		}
+		r.DirtyAfter += res.Dirty
+		r.Seconds = max(r.Seconds, res.Seconds)
+	}, res.Dirty, nil
+}
+
+func (d *ckptDriver) do(ctx context.Context, msg protocol.Msg) (func(), error) {
 	h, err := d.s.host(msg.To)
 	if err != nil {
 		return nil, err
@@ -100,7 +152,10 @@ func (d *ckptDriver) perform(ctx context.Context, msg protocol.Msg) (func(), err
 		return func() { d.pause, d.pausedAt = res, t }, nil
 	case protocol.Save:
 		var res agentrpc.SaveResult
-		if err := h.call(ctx, agentrpc.Save, agentrpc.SaveParams{VM: d.l.vm, ID: d.id, Method: d.method}, &res); err != nil {
+		d.mu.Lock()
+		round := d.rounds[msg.To]
+		d.mu.Unlock()
+		if err := h.call(ctx, agentrpc.Save, agentrpc.SaveParams{VM: d.l.vm, ID: d.id, Method: d.method, Live: d.live, Round: round}, &res); err != nil {
 			return nil, err
 		}
 		return func() { d.saves[msg.To] = &res }, nil
@@ -133,9 +188,14 @@ func (d *ckptDriver) manifestBytes() ([]byte, error) {
 	}
 	vmc := d.s.prof.VM
 	m := &ckpt.Manifest{
-		Format: ckpt.ManifestFormat, ID: d.id, VM: d.l.vm, Created: d.pausedAt.UTC(), Method: d.method,
+		Format: ckpt.ManifestFormat, ID: d.id, VM: d.l.vm, Created: d.pausedAt.UTC(), Method: d.method, Live: d.live,
 		Driver: vmc.Driver, MemoryBytes: vmc.MemoryBytes, PageSize: api.PageSize, Main: d.l.main,
 		Locations: d.pause.Locations, Hosts: d.pause.Hosts,
+	}
+	// Pre-copy pieces first, in the order they were written, then the final
+	// ones: a later piece's copy of a page wins.
+	for _, sr := range d.preCopy {
+		m.Pieces = append(m.Pieces, *sr.Piece)
 	}
 	for _, h := range sortedKeys(d.saves) {
 		sr := d.saves[h]
@@ -158,7 +218,7 @@ func (d *ckptDriver) manifestBytes() ([]byte, error) {
 }
 
 func (d *ckptDriver) result(start time.Time) *api.CheckpointResult {
-	res := &api.CheckpointResult{ID: d.id, Method: d.method, Seconds: time.Since(start).Seconds()}
+	res := &api.CheckpointResult{ID: d.id, Method: d.method, Live: d.live, Seconds: time.Since(start).Seconds(), Rounds: d.roundLog}
 	if !d.pausedAt.IsZero() && !d.resumed.IsZero() {
 		res.PauseSeconds = d.resumed.Sub(d.pausedAt).Seconds()
 	}
@@ -174,6 +234,20 @@ func (d *ckptDriver) result(start time.Time) *api.CheckpointResult {
 		res.BytesSaved += hr.Bytes
 		res.BytesOverNetwork += sr.BytesOverNetwork
 		res.PerHost = append(res.PerHost, hr)
+	}
+	// Pre-copy rounds: their bytes count per host too; everything beyond
+	// round 0 is a page saved again.
+	for _, sr := range d.preCopy {
+		for i := range res.PerHost {
+			if res.PerHost[i].Host == sr.Piece.Host {
+				res.PerHost[i].Bytes += sr.Piece.Bytes
+				res.PerHost[i].Pages += sr.Piece.Pages
+			}
+		}
+		res.BytesSaved += sr.Piece.Bytes
+	}
+	if len(d.roundLog) > 0 {
+		res.BytesAgain = res.BytesSaved - d.roundLog[0].Bytes
 	}
 	return res
 }
@@ -196,4 +270,11 @@ func (s *Session) emitStep(op, id string) func(protocol.Msg, error) {
 		}
 		s.emit(api.Event{Type: api.EvLog, Level: api.Info, Op: op, ID: id, Host: m.To, Message: fmt.Sprintf("%s %s on %s done", op, m.Kind, m.To)})
 	}
+}
+
+// livePolicy is when a live checkpoint's pre-copy ends: after at most 5
+// rounds, once what is dirty fits in 4 MiB per host, or when a round stops
+// cutting it by a tenth.
+func (s *Session) livePolicy() protocol.Policy {
+	return protocol.Policy{MaxRounds: 5, TargetBytes: 4 << 20 * int64(len(s.order)), Shrink: 0.9}
 }

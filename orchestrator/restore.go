@@ -143,7 +143,12 @@ type restoreDriver struct {
 	stopped  bool
 }
 
-func (d *restoreDriver) perform(ctx context.Context, msg protocol.Msg) (func(), error) {
+func (d *restoreDriver) perform(ctx context.Context, msg protocol.Msg) (func(), int64, error) {
+	apply, err := d.do(ctx, msg)
+	return apply, 0, err
+}
+
+func (d *restoreDriver) do(ctx context.Context, msg protocol.Msg) (func(), error) {
 	h, err := d.s.host(msg.To)
 	if err != nil {
 		return nil, err

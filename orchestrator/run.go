@@ -17,11 +17,13 @@ type machine interface {
 // goroutine; the func it returns (if any) applies the result to the driver's
 // state and is called on run's goroutine, so drivers need no locks of their
 // own for it.
-type performFunc func(ctx context.Context, m protocol.Msg) (apply func(), err error)
+// dirty is, for a pre-copy round, the bytes the host reports still dirty.
+type performFunc func(ctx context.Context, m protocol.Msg) (apply func(), dirty int64, err error)
 
 type outcome struct {
 	msg   protocol.Msg
 	apply func()
+	dirty int64
 	err   error
 }
 
@@ -42,8 +44,8 @@ func run(ctx context.Context, m machine, perform performFunc, onStep func(protoc
 				if msg.Kind == protocol.Resume || msg.Kind == protocol.Abort || msg.Kind == protocol.Rollback || msg.Kind == protocol.Discard {
 					mctx = context.WithoutCancel(ctx)
 				}
-				apply, err := perform(mctx, msg)
-				results <- outcome{msg, apply, err}
+				apply, dirty, err := perform(mctx, msg)
+				results <- outcome{msg, apply, dirty, err}
 			}()
 		}
 	}
@@ -57,6 +59,6 @@ func run(ctx context.Context, m machine, perform performFunc, onStep func(protoc
 		if onStep != nil {
 			onStep(o.msg, o.err)
 		}
-		launch(m.Step(protocol.Reply{From: o.msg.To, Kind: o.msg.Kind, Err: o.err}))
+		launch(m.Step(protocol.Reply{From: o.msg.To, Kind: o.msg.Kind, Err: o.err, Dirty: o.dirty}))
 	}
 }

@@ -16,6 +16,9 @@ type StepResult struct {
 	OK               bool             `json:"ok"`
 	Error            string           `json:"error,omitempty"`
 	Method           string           `json:"method,omitempty"`
+	Live             bool             `json:"live,omitempty"`
+	Rounds           []api.Round      `json:"rounds,omitempty"`
+	BytesAgain       *int64           `json:"bytes_saved_again,omitempty"`
 	ID               string           `json:"id,omitempty"`
 	Placement        string           `json:"placement,omitempty"`
 	Seconds          float64          `json:"seconds"`
@@ -69,6 +72,9 @@ func runStep(ctx context.Context, ctrl api.Controller, st profiles.Step, reader 
 		r.Method, r.ID, r.Seconds = res.Method, res.ID, res.Seconds
 		r.PauseSeconds, r.BytesSaved, r.BytesOverNetwork = &res.PauseSeconds, &res.BytesSaved, &res.BytesOverNetwork
 		r.PerHost = res.PerHost
+		if res.Live {
+			r.Live, r.Rounds, r.BytesAgain = true, res.Rounds, &res.BytesAgain
+		}
 	case profiles.StepRestore:
 		res, err := ctrl.Restore(ctx, st.Restore)
 		if err != nil {

@@ -127,6 +127,15 @@ func (s *Store) Runs() []Run { return s.present.runs(false) }
 // the store was made) and starts a new interval.
 func (s *Store) TakeWritten() []Run { return s.written.runs(true) }
 
+// WrittenCount is how many pages TakeWritten would report now.
+func (s *Store) WrittenCount() uint64 {
+	var n uint64
+	for _, r := range s.written.runs(false) {
+		n += r.Count
+	}
+	return n
+}
+
 // Close unmaps the memory. The store must not be used afterwards.
 func (s *Store) Close() error {
 	s.closeMu.Lock()

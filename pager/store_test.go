@@ -80,3 +80,24 @@ func TestStoreRejects(t *testing.T) {
 	}()
 	s.Page(4)
 }
+
+func TestWrittenCountPeeks(t *testing.T) {
+	s, err := NewStore(256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.Put(3, []byte{1})
+	s.Put(4, []byte{1})
+	s.Put(200, []byte{1})
+	if n := s.WrittenCount(); n != 3 {
+		t.Fatalf("WrittenCount = %d, want 3", n)
+	}
+	if n := s.WrittenCount(); n != 3 {
+		t.Fatalf("WrittenCount cleared the bits: %d", n)
+	}
+	s.TakeWritten()
+	if n := s.WrittenCount(); n != 0 {
+		t.Fatalf("after TakeWritten: %d", n)
+	}
+}

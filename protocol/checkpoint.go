@@ -7,6 +7,7 @@ type Phase string
 
 // Phases, in order; Done and Failed are final.
 const (
+	PhasePreCopy    Phase = "pre-copy"
 	PhasePausing    Phase = "pausing"
 	PhaseSaving     Phase = "saving"
 	PhaseCommitting Phase = "committing"
@@ -24,6 +25,12 @@ const (
 type Checkpoint struct {
 	main   string
 	savers []string
+	live   *Policy
+
+	round     int     // pre-copy rounds done
+	dirty     int64   // bytes dirty after the last round, all hosts
+	lastDirty int64   // the same after the round before
+	rounds    []int64 // dirty bytes after each round
 
 	phase     Phase
 	out       outbox
@@ -55,6 +62,32 @@ func NewCheckpoint(main string, savers []string) (*Checkpoint, error) {
 	}, nil
 }
 
+// Policy decides when a live checkpoint's pre-copy rounds end and the final
+// pause begins.
+type Policy struct {
+	// MaxRounds caps the pre-copy rounds (at least 1).
+	MaxRounds int
+	// TargetBytes ends pre-copy once every host together holds at most this
+	// many dirty bytes (what the final pause will have to save).
+	TargetBytes int64
+	// Shrink ends pre-copy when a round did not cut the dirty bytes below
+	// this fraction of the round before (e.g. 0.9): more rounds would not help.
+	Shrink float64
+}
+
+// Live makes c a live checkpoint: pre-copy rounds on every saver while the
+// guest runs, then the stop-and-copy protocol for what is still dirty.
+func (c *Checkpoint) Live(p Policy) {
+	if p.MaxRounds < 1 {
+		p.MaxRounds = 1
+	}
+	c.live = &p
+	c.phase = PhasePreCopy
+}
+
+// Rounds reports the dirty bytes after each pre-copy round.
+func (c *Checkpoint) Rounds() []int64 { return append([]int64(nil), c.rounds...) }
+
 // Start returns the first messages. It may be called once.
 func (c *Checkpoint) Start() []Msg {
 	if c.started {
@@ -62,8 +95,33 @@ func (c *Checkpoint) Start() []Msg {
 	}
 	c.started = true
 	var out []Msg
+	if c.live != nil {
+		c.sendRound(&out)
+		return out
+	}
 	c.out.send(&out, Msg{To: c.main, Kind: Pause})
 	return out
+}
+
+func (c *Checkpoint) sendRound(out *[]Msg) {
+	c.lastDirty, c.dirty = c.dirty, 0
+	for _, h := range c.savers {
+		c.out.send(out, Msg{To: h, Kind: Round})
+	}
+}
+
+// converged says whether pre-copy should end after the round just done.
+func (c *Checkpoint) converged() bool {
+	p := c.live
+	switch {
+	case c.round >= p.MaxRounds:
+		return true
+	case c.dirty <= p.TargetBytes:
+		return true
+	case c.round > 1 && p.Shrink > 0 && float64(c.dirty) >= p.Shrink*float64(c.lastDirty):
+		return true
+	}
+	return false
 }
 
 // Phase reports where the machine is.
@@ -100,6 +158,31 @@ func (c *Checkpoint) Step(r Reply) []Msg {
 	}
 	var out []Msg
 	switch r.Kind {
+	case Round:
+		if r.Err != nil {
+			c.errs = append(c.errs, HostError{r.From, r.Kind, r.Err})
+		}
+		c.dirty += r.Dirty
+		if c.out.has(Round) {
+			return nil
+		}
+		if len(c.errs) > 0 {
+			// The guest never paused: only the partial files need to go.
+			c.phase = PhaseCleaning
+			for _, h := range c.savers {
+				c.out.send(&out, Msg{To: h, Kind: Abort})
+			}
+			return out
+		}
+		c.round++
+		c.rounds = append(c.rounds, c.dirty)
+		if c.converged() {
+			c.phase = PhasePausing
+			c.out.send(&out, Msg{To: c.main, Kind: Pause})
+		} else {
+			c.sendRound(&out)
+		}
+		return out
 	case Pause:
 		if r.Err != nil {
 			c.errs = append(c.errs, HostError{r.From, r.Kind, r.Err})

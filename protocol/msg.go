@@ -11,6 +11,7 @@ type Kind string
 
 // Checkpoint messages.
 const (
+	Round    Kind = "round"    // every saver (live): save pages while the guest runs
 	Pause    Kind = "pause"    // main: pause the guest and quiesce paging
 	Save     Kind = "save"     // every saver: write its piece under a partial name
 	Resume   Kind = "resume"   // main: resume the guest (idempotent)
@@ -35,11 +36,13 @@ type Msg struct {
 
 func (m Msg) String() string { return string(m.Kind) + "->" + m.To }
 
-// Reply is a host's answer to a Msg. Err nil means success.
+// Reply is a host's answer to a Msg. Err nil means success. For a Round,
+// Dirty is the bytes the host holds that changed since it saved them.
 type Reply struct {
-	From string
-	Kind Kind
-	Err  error
+	From  string
+	Kind  Kind
+	Err   error
+	Dirty int64
 }
 
 // HostError is the failure of one host in one step.

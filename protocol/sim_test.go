@@ -54,6 +54,13 @@ func (s *sim) deliver(m Msg) Reply {
 		s.failed[m] = true
 	}
 	switch m.Kind {
+	case Round:
+		if s.hosts[mainOf(s)].paused {
+			s.fatalf("pre-copy round on %s while the guest is paused", m.To)
+		}
+		if !fails || s.rng.Intn(2) == 0 {
+			h.partial = true
+		}
 	case Pause:
 		if !fails || s.rng.Intn(2) == 0 { // a failed pause may still have paused
 			h.paused = true
@@ -114,7 +121,11 @@ func (s *sim) deliver(m Msg) Reply {
 		}
 	}
 	s.trace = append(s.trace, fmt.Sprintf("%s:%v", m, err != nil))
-	return Reply{From: m.To, Kind: m.Kind, Err: err}
+	r := Reply{From: m.To, Kind: m.Kind, Err: err}
+	if m.Kind == Round {
+		r.Dirty = int64(s.rng.Intn(200))
+	}
+	return r
 }
 
 var simTargets map[string]bool
@@ -174,8 +185,18 @@ func TestCheckpointSimulation(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		resumes := 0
-		s.queue = append(s.queue, c.Start()...)
+		live := rng.Intn(2) == 0
+		if live {
+			c.Live(Policy{MaxRounds: 1 + rng.Intn(4), TargetBytes: int64(rng.Intn(100)), Shrink: 0.9})
+		}
+		resumes, pauses := 0, 0
+		first := c.Start()
+		for _, m := range first {
+			if m.Kind == Pause {
+				pauses++
+			}
+		}
+		s.queue = append(s.queue, first...)
 		savesOpen := 0
 		for steps := 0; len(s.queue) > 0; steps++ {
 			if steps > 10000 {
@@ -191,6 +212,8 @@ func TestCheckpointSimulation(t *testing.T) {
 					savesOpen++
 				case Resume:
 					resumes++
+				case Pause:
+					pauses++
 				}
 			}
 			if msg.Kind == Save {
@@ -206,8 +229,8 @@ func TestCheckpointSimulation(t *testing.T) {
 		if !c.Done() {
 			s.fatalf("seed %d: quiet but not done", seed)
 		}
-		if resumes != 1 {
-			s.fatalf("seed %d: resume sent %d times", seed, resumes)
+		if resumes != pauses || pauses > 1 || (!live && pauses != 1) {
+			s.fatalf("seed %d: pause sent %d times, resume %d times", seed, pauses, resumes)
 		}
 		committed := 0
 		for _, h := range savers {
@@ -331,5 +354,37 @@ func TestCommitFailureRollsBack(t *testing.T) {
 	c.Step(Reply{From: "sub1", Kind: Rollback})
 	if !c.Done() || c.Committed() || c.Err() == nil {
 		t.Fatalf("phase %v err %v", c.Phase(), c.Err())
+	}
+}
+
+func TestLiveRoundsConverge(t *testing.T) {
+	c, _ := NewCheckpoint("main", []string{"main", "sub1"})
+	c.Live(Policy{MaxRounds: 5, TargetBytes: 100, Shrink: 0.9})
+	if got := fmt.Sprint(c.Start()); got != "[round->main round->sub1]" {
+		t.Fatalf("start: %s", got)
+	}
+	c.Step(Reply{From: "main", Kind: Round, Dirty: 1000})
+	got := fmt.Sprint(c.Step(Reply{From: "sub1", Kind: Round, Dirty: 1000}))
+	if got != "[round->main round->sub1]" {
+		t.Fatalf("after a round with 2000 dirty bytes: %s", got)
+	}
+	c.Step(Reply{From: "main", Kind: Round, Dirty: 30})
+	got = fmt.Sprint(c.Step(Reply{From: "sub1", Kind: Round, Dirty: 40}))
+	if got != "[pause->main]" {
+		t.Fatalf("after a round with 70 dirty bytes (target 100): %s", got)
+	}
+	if r := c.Rounds(); len(r) != 2 || r[0] != 2000 || r[1] != 70 {
+		t.Fatalf("rounds: %v", r)
+	}
+}
+
+func TestLiveRoundsStopWhenNotShrinking(t *testing.T) {
+	c, _ := NewCheckpoint("main", []string{"main"})
+	c.Live(Policy{MaxRounds: 10, TargetBytes: 0, Shrink: 0.9})
+	c.Start()
+	c.Step(Reply{From: "main", Kind: Round, Dirty: 1000})
+	c.Step(Reply{From: "main", Kind: Round, Dirty: 800})
+	if got := fmt.Sprint(c.Step(Reply{From: "main", Kind: Round, Dirty: 790})); got != "[pause->main]" {
+		t.Fatalf("a round that cut dirty bytes by 1%% should end pre-copy: %s", got)
 	}
 }
