@@ -224,3 +224,54 @@ func TestE2EBadProfile(t *testing.T) {
 }
 
 func lookPath(name string) (string, error) { return exec.LookPath(name) }
+
+// TestE2ELiveUnderPaging: live checkpoints of a 1 GiB guest over 4 hosts
+// with a 20% main share and a small cache, so the guest pages heavily while
+// the rounds run; each restore must verify with 0 errors, over several seeds.
+func TestE2ELiveUnderPaging(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end: runs agent processes")
+	}
+	for _, seed := range []int{1, 2, 3} {
+		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
+			prof := fmt.Sprintf(`name: live-%d
+lab: {hosts: 4}
+vm:
+  name: vm1
+  driver: synthetic
+  memory: 1GiB
+  split: {main: 20%%, sub1: 30%%, sub2: 25%%, sub3: 25%%}
+  cache: 2%%
+  workload: {pattern: hotcold, dirty_rate: 96MiB/s, read_rate: 256MiB/s, seed: %d, hot_fraction: 0.3}
+scenario:
+  - run: 3s
+  - checkpoint: {method: dcres, live: true}
+  - run: 1s
+  - checkpoint: {method: dcres, live: true}
+  - restore: {from: last}
+  - run: 1s
+  - verify: {}
+  - checkpoint: {method: dcres, live: true}
+  - restore: {from: last, placement: {hosts: {main: 30%%, sub2: 40%%, sub3: 30%%}}}
+  - run: 1s
+  - verify: {}
+`, seed, seed)
+			path := filepath.Join(t.TempDir(), "live.yaml")
+			if err := os.WriteFile(path, []byte(prof), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			out, err := runJSON(t, path, 5*time.Minute)
+			if err != nil || !out.summary.OK {
+				t.Fatalf("dcres run: %v\nstderr: %s\nsummary: %+v", err, out.stderr, out.summary)
+			}
+			for _, st := range out.summary.Steps {
+				if st.Step == "checkpoint" && (!st.Live || len(st.Rounds) == 0 || *st.BytesOverNetwork != 0) {
+					t.Errorf("live checkpoint figures: %+v", st)
+				}
+				if st.Step == "verify" && (st.Errors == nil || *st.Errors != 0) {
+					t.Errorf("verify at line %d: %+v", st.Line, st)
+				}
+			}
+		})
+	}
+}
