@@ -26,6 +26,7 @@ type Agent struct {
 	store    ckpt.Store
 	ops      []ssh.PublicKey
 	peerPool *peerPool
+	faults   []fault
 
 	mu        sync.Mutex
 	vms       map[string]*vm
@@ -65,6 +66,9 @@ func New(cfg Config) (*Agent, error) {
 		operators: map[*rpc.Conn]bool{},
 	}
 	a.peerPool = newPeerPool(a)
+	if a.faults, err = parseFaults(os.Getenv("DCRES_FAULT"), cfg.Name); err != nil {
+		return nil, err
+	}
 	a.cleanStale()
 	removed, err := a.store.CleanPartials()
 	if err != nil {

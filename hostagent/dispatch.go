@@ -16,8 +16,22 @@ import (
 	"dcres/rpc"
 )
 
-// operatorHandler serves the operator's methods.
+// operatorHandler serves the operator's methods, with any injected fault.
 func (a *Agent) operatorHandler(ctx context.Context, req *rpc.Request) (any, []byte, error) {
+	if len(a.faults) == 0 {
+		return a.serveOperator(ctx, req)
+	}
+	if err := a.inject(req.Method, "before"); err != nil {
+		return nil, nil, err
+	}
+	res, payload, err := a.serveOperator(ctx, req)
+	if ferr := a.inject(req.Method, "after"); ferr != nil {
+		return nil, nil, ferr
+	}
+	return res, payload, err
+}
+
+func (a *Agent) serveOperator(ctx context.Context, req *rpc.Request) (any, []byte, error) {
 	switch req.Method {
 	case agentrpc.Info:
 		return a.info(), nil, nil
