@@ -18,7 +18,7 @@ func cmdReplay(ctx context.Context, args []string) error { return replay(ctx, ar
 
 // replay is cmdReplay writing its output to stdout.
 func replay(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := newFlags("replay", "FILE", "Play a recording in the read-only console at --speed (the console has no replay\nkeys yet: pause, step and seek come with its Player support), print its figures (--summary, as text or --json), or export the rendered console\nas an asciicast v2 file (--export cast, to standard output unless -o).")
+	fs := newFlags("replay", "FILE", "Play a recording in the read-only console at --speed (pause, step and seek keys\ncome with the console's Player support), print its figures (--summary, as text\nor --json), or export the rendered console as an asciicast v2 file (--export\ncast, to standard output unless -o).")
 	speed := fs.Float64("speed", 1, "playback speed, 0.25 to 100")
 	summary := fs.Bool("summary", false, "print the recording's figures: checkpoint times, pauses, bytes")
 	asJSON := fs.Bool("json", false, "with --summary: print the figures as JSON")
