@@ -42,7 +42,7 @@ func parsePlacement(s string, m *ckpt.Manifest, known func(string) bool) (placem
 			return placement{}, fmt.Errorf("placement %q: host %q is not in this session", s, name)
 		}
 		v, err := strconv.ParseFloat(strings.TrimSuffix(pct, "%"), 64)
-		if err != nil || v <= 0 {
+		if err != nil || v <= 0 || !strings.HasSuffix(pct, "%") {
 			return placement{}, fmt.Errorf("placement %q: share %q of %s is not a positive percentage", s, pct, name)
 		}
 		p.hosts = append(p.hosts, name)
