@@ -48,6 +48,11 @@ type ServerConfig struct {
 	// that does not answer within another KeepAlive is dropped. 0 means
 	// DefaultKeepAlive.
 	KeepAlive time.Duration
+	// Exec, if set, answers `ssh HOST COMMAND` from OpenSSH clients of
+	// operators (see session.go): it writes the command's output to w and
+	// returns its exit status. Peers may never exec. Nil refuses every
+	// "session" channel.
+	Exec ExecFunc
 }
 
 // Server accepts SSH connections for a host agent.
@@ -176,7 +181,20 @@ func (s *Server) serveConn(ctx context.Context, conn net.Conn, conf *ssh.ServerC
 				handle(connCtx, id, ch)
 			})
 		case "session":
-			nc.Reject(ssh.Prohibited, "this is a dcres agent, not a shell: connect with the dcres console; `dcres agent --stdio` runs behind OpenSSH's sshd")
+			if s.cfg.Exec == nil {
+				nc.Reject(ssh.Prohibited, "this is a dcres agent, not a shell: connect with the dcres console; `dcres agent --stdio` runs behind OpenSSH's sshd")
+				continue
+			}
+			if id.Role != RoleOperator {
+				nc.Reject(ssh.Prohibited, "this is a dcres agent: peers may not run commands")
+				continue
+			}
+			ch, chReqs, err := nc.Accept()
+			if err != nil {
+				s.cfg.Logf("transport: %s: accept session: %v", remote, err)
+				continue
+			}
+			wg.Go(func() { s.serveSession(connCtx, id, ch, chReqs) })
 		default:
 			nc.Reject(ssh.UnknownChannelType, "dcres agents accept only \"dcres\" channels")
 		}
