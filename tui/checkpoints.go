@@ -19,9 +19,29 @@ type checkpoints struct {
 	sel     int // -1: none
 	w, h    int
 	focused bool
+	// timings are the durations of checkpoints this console saw finish,
+	// for list entries that carry none.
+	timings map[string]api.CheckpointResult
 }
 
-func newCheckpoints(c *Common) *checkpoints { return &checkpoints{c: c, sel: -1} }
+func newCheckpoints(c *Common) *checkpoints {
+	return &checkpoints{c: c, sel: -1, timings: map[string]api.CheckpointResult{}}
+}
+
+// noteResult keeps a finished checkpoint's timings.
+func (cl *checkpoints) noteResult(r *api.CheckpointResult) {
+	if r != nil && r.ID != "" {
+		cl.timings[r.ID] = *r
+	}
+}
+
+// withTimings fills an entry's zero durations from a result seen here.
+func (cl *checkpoints) withTimings(ci api.CheckpointInfo) api.CheckpointInfo {
+	if r, ok := cl.timings[ci.ID]; ok && ci.Seconds == 0 && ci.PauseSeconds == 0 {
+		ci.Seconds, ci.PauseSeconds = r.Seconds, r.PauseSeconds
+	}
+	return ci
+}
 
 func (cl *checkpoints) SetSize(w, h int) { cl.w, cl.h = w, h }
 
@@ -51,8 +71,11 @@ func (cl *checkpoints) setList(list []api.CheckpointInfo) {
 func (cl *checkpoints) Update(msg tea.Msg) tea.Cmd {
 	switch msg := msg.(type) {
 	case api.Event:
-		if msg.Type == api.EvCheckpoints {
+		switch msg.Type {
+		case api.EvCheckpoints:
 			cl.setList(msg.Checkpoints)
+		case api.EvOpDone:
+			cl.noteResult(msg.Checkpoint)
 		}
 	case tea.KeyPressMsg:
 		if !cl.focused || len(cl.list) == 0 {
@@ -85,13 +108,22 @@ type column struct {
 	width int
 	drop  int
 	value func(ci api.CheckpointInfo) string
+	// middle cuts a long value in the middle: ids differ at their ends.
+	middle bool
 }
 
 func (cl *checkpoints) columns() []column {
 	now := cl.c.Now()
+	// The id column is as wide as the longest id, between 14 and 30: the
+	// coordinator's ids ("traditional-20250301T100000-2") are long, and
+	// wide terminals can show them whole.
+	idW := 14
+	for _, ci := range cl.list {
+		idW = clamp(len([]rune(ci.ID)), idW, 30)
+	}
 	return []column{
-		{"id", 14, 0, func(ci api.CheckpointInfo) string { return ci.ID }},
-		{"time", 8, 0, func(ci api.CheckpointInfo) string {
+		{name: "id", width: idW, value: func(ci api.CheckpointInfo) string { return ci.ID }, middle: true},
+		{name: "time", width: 8, drop: 0, value: func(ci api.CheckpointInfo) string {
 			if ci.Created.IsZero() {
 				return "-"
 			}
@@ -100,27 +132,49 @@ func (cl *checkpoints) columns() []column {
 			}
 			return ci.Created.Format("15:04:05")
 		}},
-		{"method", 11, 0, func(ci api.CheckpointInfo) string { return ci.Method }},
-		{"live", 4, 1, func(ci api.CheckpointInfo) string { return yesNo(ci.Live) }},
-		{"parent", 12, 3, func(ci api.CheckpointInfo) string { return dash(ci.Parent) }},
-		{"size", 8, 0, func(ci api.CheckpointInfo) string { return fmtBytes(ci.Bytes) }},
-		{"dur", 6, 2, func(ci api.CheckpointInfo) string { return fmtSecs(ci.Seconds) }},
-		{"pause", 6, 0, func(ci api.CheckpointInfo) string { return fmtSecs(ci.PauseSeconds) }},
-		{"hosts", 16, 3, func(ci api.CheckpointInfo) string {
+		{name: "method", width: 11, drop: 0, value: func(ci api.CheckpointInfo) string { return ci.Method }},
+		{name: "live", width: 4, drop: 1, value: func(ci api.CheckpointInfo) string { return yesNo(ci.Live) }},
+		{name: "parent", width: 12, drop: 3, value: func(ci api.CheckpointInfo) string { return dash(ci.Parent) }},
+		{name: "size", width: 8, drop: 0, value: func(ci api.CheckpointInfo) string { return fmtBytes(ci.Bytes) }},
+		{name: "dur", width: 6, drop: 2, value: func(ci api.CheckpointInfo) string { return secsOrDash(ci.Seconds) }},
+		{name: "pause", width: 6, drop: 0, value: func(ci api.CheckpointInfo) string { return secsOrDash(ci.PauseSeconds) }},
+		{name: "hosts", width: 16, drop: 3, value: func(ci api.CheckpointInfo) string {
 			return fmt.Sprintf("%d:%s", len(ci.Hosts), strings.Join(ci.Hosts, ","))
 		}},
-		{"verify", 10, 0, func(ci api.CheckpointInfo) string { return dash(ci.Verify) }},
+		{name: "verify", width: 10, drop: 0, value: func(ci api.CheckpointInfo) string { return dash(ci.Verify) }},
 	}
 }
 
-// fitColumns drops the most droppable columns until the rest fit in w.
+// secsOrDash spells an unknown (zero) duration as "-": no checkpoint takes
+// no time, so zero means the coordinator did not say.
+func secsOrDash(s float64) string {
+	if s <= 0 {
+		return "-"
+	}
+	return fmtSecs(s)
+}
+
+// fitColumns drops the most droppable columns until the rest fit in w; if
+// they still do not, the first (id) column gives up width, down to 14.
 func fitColumns(cols []column, w int) []column {
+	cols = dropColumns(cols, w)
+	if over := columnsWidth(cols) - w; over > 0 && len(cols) > 0 {
+		cols[0].width = max(14, cols[0].width-over)
+	}
+	return cols
+}
+
+func columnsWidth(cols []column) int {
+	total := 0
+	for _, c := range cols {
+		total += c.width + 1
+	}
+	return total
+}
+
+func dropColumns(cols []column, w int) []column {
 	for rank := 3; rank > 0; rank-- {
-		total := 0
-		for _, c := range cols {
-			total += c.width + 1
-		}
-		if total <= w {
+		if columnsWidth(cols) <= w {
 			return cols
 		}
 		var kept []column
@@ -169,12 +223,17 @@ func (cl *checkpoints) View() string {
 		start = 0
 	}
 	for i := start; i < end; i++ {
-		ci := cl.list[i]
+		ci := cl.withTimings(cl.list[i])
 		var cells []string
 		for _, c := range cols {
 			v := c.value(ci)
-			if len([]rune(v)) > c.width {
-				v = string([]rune(v)[:c.width-1]) + "…"
+			if r := []rune(v); len(r) > c.width {
+				if c.middle {
+					head := (c.width - 1) / 2
+					v = string(r[:head]) + "…" + string(r[len(r)-(c.width-1-head):])
+				} else {
+					v = string(r[:c.width-1]) + "…"
+				}
 			}
 			cells = append(cells, fmt.Sprintf("%-*s", c.width, v))
 		}

@@ -18,6 +18,35 @@ type logEntry struct {
 	t     time.Time
 	level api.Level
 	text  string
+	shape string // text with digit runs replaced, to spot repeats
+	count int    // how many like entries this one stands for (0 = 1)
+}
+
+// Repeats: an entry like one of the last repeatWindow entries (same level,
+// same text but for numbers) within repeatAge replaces it with a count, so
+// a flood (a host dies under a running guest: one error per page) leaves
+// the rest of the log readable.
+const (
+	repeatWindow = 4
+	repeatAge    = 30 * time.Second
+)
+
+// shapeOf is text with every run of digits replaced by '#'.
+func shapeOf(text string) string {
+	var b strings.Builder
+	digit := false
+	for _, r := range text {
+		if r >= '0' && r <= '9' {
+			if !digit {
+				b.WriteByte('#')
+			}
+			digit = true
+			continue
+		}
+		digit = false
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // eventLog is the timestamped, scrollable, filterable event log.
@@ -43,7 +72,19 @@ func (l *eventLog) add(t time.Time, level api.Level, text string) {
 	if level == "" {
 		level = api.Info
 	}
-	l.entries = append(l.entries, logEntry{t: t, level: level, text: text})
+	e := logEntry{t: t, level: level, text: text, shape: shapeOf(text)}
+	for i := len(l.entries) - 1; i >= 0 && i >= len(l.entries)-repeatWindow; i-- {
+		old := l.entries[i]
+		if old.level == level && old.shape == e.shape && t.Sub(old.t) < repeatAge {
+			// The newest wording, the newest time, the total count, moved
+			// to the end; the operator's scroll position is unchanged.
+			e.count = max(old.count, 1) + 1
+			l.entries = append(l.entries[:i], l.entries[i+1:]...)
+			l.entries = append(l.entries, e)
+			return
+		}
+	}
+	l.entries = append(l.entries, e)
 	if len(l.entries) > maxLogEntries {
 		l.entries = append([]logEntry(nil), l.entries[len(l.entries)-maxLogEntries:]...)
 	}
@@ -143,6 +184,9 @@ func (l *eventLog) View() string {
 			tag, st = "ERR", s.Err
 		}
 		text := e.text
+		if e.count > 1 {
+			text = fmt.Sprintf("(×%d) %s", e.count, text)
+		}
 		if e.level != api.Info {
 			text = st.Render(text)
 		}

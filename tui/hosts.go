@@ -26,6 +26,9 @@ type hostState struct {
 	stats    api.HostStats
 	samples  []float64 // dirty rate, oldest first
 	progress *api.Progress
+	// last is this host's share of the last finished operation, so a
+	// checkpoint shorter than a frame still leaves its figures on screen.
+	last string
 }
 
 // hosts shows one panel per host, as boxed panels in a grid when there is
@@ -58,12 +61,7 @@ func (hs *hosts) Update(msg tea.Msg) tea.Cmd {
 				st.progress = &cp
 			}
 		case api.EvOpDone:
-			// The operation is over: its progress bars go away.
-			for _, st := range hs.byName {
-				if st.progress != nil && (msg.ID == "" || st.progress.ID == msg.ID || st.progress.Op == msg.Op) {
-					st.progress = nil
-				}
-			}
+			hs.opDone(msg)
 		}
 	case tea.KeyPressMsg:
 		if !hs.focused {
@@ -81,6 +79,41 @@ func (hs *hosts) Update(msg tea.Msg) tea.Cmd {
 		}
 	}
 	return nil
+}
+
+// opDone ends an operation's progress bars and keeps each host's share of
+// it: from the result's per-host figures when the coordinator sent them,
+// else from the last progress sample.
+func (hs *hosts) opDone(ev api.Event) {
+	for _, st := range hs.byName {
+		p := st.progress
+		if p == nil || !(ev.ID == "" || p.ID == ev.ID || p.Op == ev.Op) {
+			continue
+		}
+		st.progress = nil
+		switch {
+		case ev.Level == api.Error:
+			st.last = "last " + p.Op + " failed at " + p.Phase
+		case p.Rate > 0:
+			st.last = fmt.Sprintf("last %s: %s in %s", p.Op, fmtBytes(p.Done), fmtSecs(float64(p.Done)/p.Rate))
+		default:
+			st.last = fmt.Sprintf("last %s: %s", p.Op, fmtBytes(p.Done))
+		}
+	}
+	var per []api.HostResult
+	switch {
+	case ev.Checkpoint != nil:
+		per = ev.Checkpoint.PerHost
+	case ev.Restore != nil:
+		per = ev.Restore.PerHost
+	}
+	for _, r := range per {
+		st := hs.get(r.Host)
+		st.last = fmt.Sprintf("last %s: %s in %s", ev.Op, fmtBytes(r.Bytes), fmtSecs(r.Seconds))
+		if r.Pulled > 0 {
+			st.last += ", pulled " + fmtBytes(r.Pulled)
+		}
+	}
 }
 
 func (hs *hosts) get(name string) *hostState {
@@ -111,6 +144,10 @@ func (hs *hosts) apply(list []api.HostStats) []string {
 			changes = append(changes, fmt.Sprintf("host %s is not connected", s.Host))
 		}
 		st.stats = s
+		if !s.Connected {
+			// A down host's figures are its last ones: no new sample.
+			continue
+		}
 		st.samples = append(st.samples, s.DirtyRate)
 		if len(st.samples) > sparkSamples {
 			st.samples = st.samples[len(st.samples)-sparkSamples:]
@@ -174,7 +211,7 @@ func (hs *hosts) grid() string {
 func (hs *hosts) connText(st *hostState) string {
 	s := hs.c.Styles
 	if !st.stats.Connected {
-		return s.Err.Render("✗ DISCONNECTED")
+		return s.Err.Render("✗ DOWN")
 	}
 	return s.OK.Render("● up") + " " + fmtDur(st.stats.RTT)
 }
@@ -188,14 +225,19 @@ func (hs *hosts) panel(st *hostState, w int) string {
 	if barW < 4 {
 		barW = 4
 	}
+	// The connection state comes before the address: when the line is cut,
+	// the address goes first.
 	lines := []string{
-		name + " " + s.Subtle.Render(x.Role+" "+x.Addr) + "  " + hs.connText(st),
+		name + " " + hs.connText(st) + "  " + s.Subtle.Render(x.Role+" "+x.Addr),
 		fmt.Sprintf("home  %s %3.0f%% %s/%s", bar(s, frac(x.HomePages, x.CapacityPages), barW), 100*frac(x.HomePages, x.CapacityPages), fmtBytes(x.HomePages*api.PageSize), fmtBytes(x.CapacityPages*api.PageSize)),
 		fmt.Sprintf("cache %s %3.0f%% %s", bar(s, frac(x.CachedPages, x.CapacityPages), barW), 100*frac(x.CachedPages, x.CapacityPages), fmtBytes(x.CachedPages*api.PageSize)),
 		fmt.Sprintf("dirty pg %s in %s/s out %s/s", fmtBytes(x.DirtyPages*api.PageSize), fmtCount(x.PagesIn), fmtCount(x.PagesOut)),
 		fmt.Sprintf("dirty rate %-10s %s", fmtRate(x.DirtyRate), sparkline(st.samples, iw-22)),
 	}
-	lines = append(lines, hs.progressLines(st.progress, iw)...)
+	if !x.Connected {
+		lines[4] = s.Err.Render("figures are stale: host is down")
+	}
+	lines = append(lines, hs.progressLines(st, iw)...)
 	style := s.Panel
 	if !x.Connected {
 		style = s.PanelOff
@@ -213,10 +255,11 @@ func eta(p *api.Progress) string {
 
 // progressLines are the two lines of a running checkpoint or restore on
 // this host: phase, bar, share and ETA; then bytes and rate.
-func (hs *hosts) progressLines(p *api.Progress, w int) []string {
+func (hs *hosts) progressLines(st *hostState, w int) []string {
 	s := hs.c.Styles
+	p := st.progress
 	if p == nil {
-		return []string{s.Subtle.Render("idle"), ""}
+		return []string{s.Subtle.Render("idle"), s.Subtle.Render(st.last)}
 	}
 	head := p.Op + " " + p.Phase + " "
 	tail := fmt.Sprintf(" %3.0f%% eta %s", 100*frac(p.Done, p.Total), eta(p))

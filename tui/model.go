@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"time"
 
@@ -40,7 +41,10 @@ type Model struct {
 	c      *Common
 	ctx    context.Context
 	cancel context.CancelFunc
-	ops    sync.WaitGroup
+	ops    sync.WaitGroup // operations running in commands
+	// opsMu guards opsClosed, set when Run stops waiting for new ones.
+	opsMu     sync.Mutex
+	opsClosed bool
 
 	header *header
 	hosts  *hosts
@@ -155,11 +159,9 @@ func (m *Model) event(ev api.Event) {
 		m.log.add(ev.Time, api.Info, fmt.Sprintf("%s %s started", ev.Op, ev.ID))
 	case api.EvOpDone:
 		m.hosts.Update(ev)
+		m.ckpts.Update(ev)
 		m.remoteOp = ""
-		text := fmt.Sprintf("%s %s finished", ev.Op, ev.ID)
-		if ev.Message != "" {
-			text += ": " + ev.Message
-		}
+		text := opDoneText(ev)
 		m.log.add(ev.Time, ev.Level, text)
 		if ev.Level == api.Error {
 			m.status.fail(text)
@@ -175,6 +177,20 @@ func (m *Model) event(ev api.Event) {
 			m.log.add(ev.Time, ev.Level, ev.Type+": "+ev.Message)
 		}
 	}
+}
+
+// opDoneText is the log line of an op-done event: the coordinator's own
+// message when it names the operation (it does: "checkpoint X committed:
+// ..."), else the operation, its id and the message.
+func opDoneText(ev api.Event) string {
+	if ev.Message != "" && strings.Contains(ev.Message, ev.Op) {
+		return ev.Message
+	}
+	text := strings.Join(strings.Fields(ev.Op+" "+ev.ID+" finished"), " ")
+	if ev.Message != "" {
+		text += ": " + ev.Message
+	}
+	return text
 }
 
 func hostPrefix(h string) string {
@@ -195,7 +211,9 @@ func (m *Model) opResult(r opResultMsg) tea.Cmd {
 	if r.err != nil {
 		m.fail(r.op + " failed: " + r.err.Error())
 	} else {
-		m.log.add(time.Time{}, api.Info, r.text)
+		// The coordinator logs every operation's end as an op-done event;
+		// the console's own summary goes to the status line only, so the
+		// log does not say everything twice.
 		m.status.success(r.text)
 	}
 	if m.quitting {

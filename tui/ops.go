@@ -31,14 +31,38 @@ type listMsg struct {
 }
 
 // opCmd wraps an operation so Run can wait for it: no call into the
-// Controller outlives the console.
+// Controller outlives the console. The operation is counted when it starts,
+// not when it is made: the program may quit before it runs a command (q
+// read before Init's list), and a command that never runs must not be
+// waited for.
 func (m *Model) opCmd(fn func(ctx context.Context) tea.Msg) tea.Cmd {
-	m.ops.Add(1)
 	ctx := m.ctx
 	return func() tea.Msg {
+		if !m.beginOp() {
+			return nil
+		}
 		defer m.ops.Done()
 		return fn(ctx)
 	}
+}
+
+// beginOp counts a starting operation, unless the console is closing.
+func (m *Model) beginOp() bool {
+	m.opsMu.Lock()
+	defer m.opsMu.Unlock()
+	if m.opsClosed {
+		return false
+	}
+	m.ops.Add(1)
+	return true
+}
+
+// waitOps refuses new operations and waits for the running ones.
+func (m *Model) waitOps() {
+	m.opsMu.Lock()
+	m.opsClosed = true
+	m.opsMu.Unlock()
+	m.ops.Wait()
 }
 
 func (m *Model) checkpointCmd(req api.CheckpointRequest) tea.Cmd {

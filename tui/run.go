@@ -49,7 +49,7 @@ func Run(ctx context.Context, ctrl api.Controller, opt Options) error {
 	cancel()
 	wg.Wait()
 	unsubscribe()
-	m.ops.Wait()
+	m.waitOps()
 	if errors.Is(err, tea.ErrProgramKilled) && ctx.Err() != nil {
 		// The caller ended the console; that is not a failure.
 		return nil

@@ -19,6 +19,26 @@ func shortHelp(bs []keyBinding) string {
 	return strings.Join(parts, " ")
 }
 
+// shortHelpFit is shortHelp without the bindings in drop (in that order)
+// while it is wider than w: help and quit must stay visible at 80 columns.
+func shortHelpFit(bs []keyBinding, w int, drop ...keyBinding) string {
+	line := shortHelp(bs)
+	for _, d := range drop {
+		if lipglossWidth(line) <= w {
+			break
+		}
+		var kept []keyBinding
+		for _, b := range bs {
+			if b.Help().Key != d.Help().Key {
+				kept = append(kept, b)
+			}
+		}
+		bs = kept
+		line = shortHelp(bs)
+	}
+	return line
+}
+
 // statusLine is the bottom two lines: what is running and the last result or
 // error (kept visible until the next success or esc), then the key help.
 type statusLine struct {
@@ -68,7 +88,7 @@ func (s *statusLine) View() string {
 	case s.msg == "" && s.running == "":
 		line += st.Subtle.Render("ready")
 	}
-	keys := shortHelp(s.c.Keys.ShortHelp())
+	keys := shortHelpFit(s.c.Keys.ShortHelp(), s.w, s.c.Keys.Filter, s.c.Keys.Next)
 	if s.c.ReadOnly {
 		k := s.c.Keys
 		keys = st.Badge.Render(" READ-ONLY: actions disabled ") + " " + shortHelp([]keyBinding{k.Next, k.Up, k.Down, k.Filter, k.Help, k.Quit})
