@@ -114,6 +114,8 @@ type SaveParams struct {
 	Method string `json:"method"`
 	Live   bool   `json:"live,omitempty"`
 	Round  int    `json:"round,omitempty"`
+	// Incremental saves only the pages written since the last cut.
+	Incremental bool `json:"incremental,omitempty"`
 }
 
 // SaveResult is a host's saved piece.
@@ -128,6 +130,8 @@ type SaveResult struct {
 	// Dirty is, after a pre-copy round, the bytes held here that changed
 	// since they were saved.
 	Dirty int64 `json:"dirty,omitempty"`
+	// Contains is, for an incremental checkpoint, the home pages saved.
+	Contains []api.Range `json:"contains,omitempty"`
 }
 
 // CkptParams names one checkpoint of a VM.
@@ -155,9 +159,11 @@ type VerifyResult struct {
 }
 
 // Source is where a target finds the authoritative copy of some pages: the
-// piece of checkpoint ID held by Host.
+// pieces of checkpoint ID held by Host (ID "" means the checkpoint being
+// restored; an incremental checkpoint's pages may come from its ancestors).
 type Source struct {
 	Host   string      `json:"host"`
+	ID     string      `json:"id,omitempty"`
 	Ranges []api.Range `json:"ranges"`
 }
 

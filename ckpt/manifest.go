@@ -39,7 +39,12 @@ type Manifest struct {
 	// Overrides are gfn ranges whose authoritative copy is in the piece of
 	// the range's Host instead of the home's (e.g. the main host's dirty
 	// cache at the cut).
-	Overrides   []api.Range     `json:"overrides,omitempty"`
+	Overrides []api.Range `json:"overrides,omitempty"`
+	// Contains is, for an incremental checkpoint (Parent set), every gfn
+	// range its pieces hold, with the host whose piece holds it: the pages
+	// written, or moved to a new home, since the parent's cut. Every other
+	// page is as in the parent.
+	Contains    []api.Range     `json:"contains,omitempty"`
 	Pieces      []PieceRef      `json:"pieces"`
 	DeviceState *FileRef        `json:"device_state,omitempty"`
 	VMConfig    json.RawMessage `json:"vm_config,omitempty"`
@@ -205,6 +210,20 @@ func (m *Manifest) Validate() error {
 			return bad("override %d (%d+%d) runs past the guest's %d pages", i, r.Start, r.Count, pages)
 		}
 		next = r.Start + r.Count
+	}
+	if len(m.Contains) > 0 && m.Parent == "" {
+		return bad("contains is for incremental checkpoints, and this one has no parent")
+	}
+	next = 0
+	for i, r := range m.Contains {
+		switch {
+		case !hosts[r.Host]:
+			return bad("contains %d names host %q, not in hosts %v", i, r.Host, m.Hosts)
+		case r.Count == 0:
+			return bad("contains %d is empty", i)
+		case r.Start >= pages || r.Count > pages-r.Start:
+			return bad("contains %d (%d+%d) runs past the guest's %d pages", i, r.Start, r.Count, pages)
+		}
 	}
 	files := map[[2]string]bool{}
 	checkFile := func(what, host, file, dig string, size int64) error {

@@ -1,6 +1,7 @@
 package hostagent
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -101,7 +102,7 @@ func (a *Agent) serveOperator(ctx context.Context, req *rpc.Request) (any, []byt
 		})
 	case agentrpc.Commit:
 		var p agentrpc.CommitParams
-		if err := req.Decode(&p); err != nil {
+		if err := decodeBulk(req, &p); err != nil {
 			return nil, nil, err
 		}
 		m, err := ckpt.DecodeManifest(p.Manifest)
@@ -111,12 +112,17 @@ func (a *Agent) serveOperator(ctx context.Context, req *rpc.Request) (any, []byt
 		if m.ID != p.ID || m.VM != p.VM {
 			return nil, nil, fmt.Errorf("manifest is for %s/%s, not %s/%s", m.VM, m.ID, p.VM, p.ID)
 		}
-		return nil, nil, a.store.Commit(p.VM, p.ID, m)
+		if err := a.store.Commit(p.VM, p.ID, m); err != nil {
+			return nil, nil, err
+		}
+		a.endEpoch(p.VM, p.ID, true)
+		return nil, nil, nil
 	case agentrpc.Abort:
 		var p agentrpc.CkptParams
 		if err := req.Decode(&p); err != nil {
 			return nil, nil, err
 		}
+		a.endEpoch(p.VM, p.ID, false)
 		return nil, nil, a.store.Abort(p.VM, p.ID)
 	case agentrpc.Rollback:
 		// Whatever the commit got to: committed or partial, it goes.
@@ -124,6 +130,7 @@ func (a *Agent) serveOperator(ctx context.Context, req *rpc.Request) (any, []byt
 		if err := req.Decode(&p); err != nil {
 			return nil, nil, err
 		}
+		a.endEpoch(p.VM, p.ID, false)
 		if err := a.store.Delete(p.VM, p.ID); err != nil && !errors.Is(err, ckpt.ErrNotFound) {
 			return nil, nil, err
 		}
@@ -168,14 +175,14 @@ func (a *Agent) serveOperator(ctx context.Context, req *rpc.Request) (any, []byt
 		return res, nil, nil
 	case agentrpc.RestoreLoad:
 		var p agentrpc.LoadParams
-		if err := req.Decode(&p); err != nil {
+		if err := decodeBulk(req, &p); err != nil {
 			return nil, nil, err
 		}
 		res, err := a.load(ctx, p)
 		return res, nil, err
 	case agentrpc.RestoreStart:
 		var p agentrpc.StartParams
-		if err := req.Decode(&p); err != nil {
+		if err := decodeBulk(req, &p); err != nil {
 			return nil, nil, err
 		}
 		v, err := a.vm(p.VM)
@@ -339,6 +346,23 @@ func (v *vm) writePages(gfns []uint64, data []byte) error {
 			return fmt.Errorf("page %d is not homed on %s", g, v.a.cfg.Name)
 		}
 		v.putHome(g, data[i*api.PageSize:(i+1)*api.PageSize])
+	}
+	return nil
+}
+
+func (a *Agent) endEpoch(vmName, id string, committed bool) {
+	if v, err := a.vm(vmName); err == nil {
+		v.endEpoch(id, committed)
+	}
+}
+
+// decodeBulk decodes parameters sent as the payload: manifests and restore
+// sources can be larger than a frame's JSON header may be.
+func decodeBulk(req *rpc.Request, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(req.Payload))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return rpc.Errorf(rpc.CodeBadRequest, "%s: bad parameters: %v", req.Method, err)
 	}
 	return nil
 }

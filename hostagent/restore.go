@@ -82,7 +82,7 @@ func (v *vm) loadPages(ctx context.Context, p agentrpc.LoadParams) (*agentrpc.Lo
 	for _, src := range p.Sources {
 		src := src
 		if src.Host == v.a.cfg.Name {
-			g.Go(func() error { return v.loadLocal(p.ID, src.Ranges, put, prog) })
+			g.Go(func() error { return v.loadLocal(srcID(src, p.ID), src.Ranges, put, prog) })
 			continue
 		}
 		// Split the source's ranges into bounded batches pulled in parallel.
@@ -101,7 +101,7 @@ func (v *vm) loadPages(ctx context.Context, p agentrpc.LoadParams) (*agentrpc.Lo
 		for i := 0; i < pullParallel; i++ {
 			g.Go(func() error {
 				for b := range batches {
-					if err := v.pull(gctx, src.Host, p.ID, b, put, prog); err != nil {
+					if err := v.pull(gctx, src.Host, srcID(src, p.ID), b, put, prog); err != nil {
 						return err
 					}
 				}
@@ -112,8 +112,18 @@ func (v *vm) loadPages(ctx context.Context, p agentrpc.LoadParams) (*agentrpc.Lo
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
+	// The restored checkpoint is the cut the next incremental one builds on.
+	v.store.TakeWritten()
+	v.store.TakeEpoch()
 	prog.finish()
 	return res, nil
+}
+
+func srcID(s agentrpc.Source, restored string) string {
+	if s.ID != "" {
+		return s.ID
+	}
+	return restored
 }
 
 func (v *vm) loadLocal(id string, ranges []api.Range, put func(uint64, []byte, bool) error, prog *progress) error {

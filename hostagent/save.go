@@ -53,17 +53,28 @@ func (v *vm) save(ctx context.Context, p agentrpc.SaveParams) (*agentrpc.SaveRes
 	res := &agentrpc.SaveResult{}
 	switch p.Method {
 	case "dcres":
+		// The cut: pages written since the last one are this checkpoint's
+		// increment; kept until commit, so a failed checkpoint gives them back.
+		epoch := v.store.TakeEpoch()
+		v.keepEpoch(p.ID, epoch)
 		runs := v.homeRuns()
-		if p.Live {
+		switch {
+		case p.Live:
 			// What changed since the last pre-copy round saved it.
 			runs = v.store.TakeWritten()
+		case p.Incremental:
+			runs = epoch
 		}
 		res.Overrides, err = v.saveRuns(ctx, w, runs, true, prog)
+		if p.Incremental {
+			res.Contains = toRanges(runs, v.a.cfg.Name)
+		}
 	case "traditional":
 		if !v.isMain() {
 			err = fmt.Errorf("traditional checkpoints are saved by the main host alone")
 			break
 		}
+		v.keepEpoch(p.ID, v.store.TakeEpoch())
 		res.BytesOverNetwork, err = v.saveGathered(ctx, w, prog)
 	default:
 		err = fmt.Errorf("method %q is not known (dcres, traditional, qemu-stream)", p.Method)
@@ -116,6 +127,13 @@ func (v *vm) round(ctx context.Context, p agentrpc.SaveParams) (*agentrpc.SaveRe
 	runs := v.store.TakeWritten()
 	if p.Round == 0 {
 		runs = v.homeRuns()
+		if p.Incremental {
+			// Pages written from here on are caught by the rounds' marks;
+			// what was written before is the increment's base.
+			epoch := v.store.TakeEpoch()
+			v.keepEpoch(p.ID, epoch)
+			runs = epoch
+		}
 	}
 	if _, err := v.saveRuns(ctx, w, runs, false, prog); err != nil {
 		w.Abort()
@@ -126,10 +144,14 @@ func (v *vm) round(ctx context.Context, p agentrpc.SaveParams) (*agentrpc.SaveRe
 		return nil, err
 	}
 	prog.finish()
-	return &agentrpc.SaveResult{
+	res := &agentrpc.SaveResult{
 		Piece: &ckpt.PieceRef{Host: v.a.cfg.Name, File: file, Pages: info.Pages, ZeroPages: info.ZeroPages, Bytes: info.Bytes, Digest: info.Digest},
 		Dirty: int64(v.store.WrittenCount()) * api.PageSize, Seconds: time.Since(start).Seconds(),
-	}, nil
+	}
+	if p.Incremental {
+		res.Contains = toRanges(runs, v.a.cfg.Name)
+	}
+	return res, nil
 }
 
 var errQEMULive = fmt.Errorf("live checkpoints of QEMU guests need write tracking of the main host's shared-memory node (userfaultfd write-protect), which is not built yet: use a stop-and-copy checkpoint")
@@ -305,4 +327,38 @@ func writeFileSync(path string, data []byte) error {
 		return err
 	}
 	return f.Close()
+}
+
+// keepEpoch holds the pages a checkpoint took as written since the last cut
+// until it commits (then the cut is the new base) or fails (then they are
+// marked again, for the next checkpoint).
+func (v *vm) keepEpoch(id string, runs []pager.Run) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.epochs == nil {
+		v.epochs = map[string][]pager.Run{}
+	}
+	v.epochs[id] = append(v.epochs[id], runs...)
+}
+
+// endEpoch settles a checkpoint's kept pages: committed drops them, else
+// they are marked written since the cut again.
+func (v *vm) endEpoch(id string, committed bool) {
+	v.mu.Lock()
+	runs := v.epochs[id]
+	delete(v.epochs, id)
+	v.mu.Unlock()
+	if !committed {
+		v.store.RestoreEpoch(runs)
+	}
+}
+
+func toRanges(runs []pager.Run, host string) []api.Range {
+	out := make([]api.Range, 0, len(runs))
+	for _, r := range runs {
+		if r.Count > 0 {
+			out = append(out, api.Range{Start: r.Start, Count: r.Count, Host: host})
+		}
+	}
+	return out
 }

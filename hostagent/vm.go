@@ -34,6 +34,8 @@ type vm struct {
 	paused  bool
 	lease   *time.Timer
 	started time.Time
+	// epochs: pages each open checkpoint took as written since the last cut
+	epochs map[string][]pager.Run
 	// last sample, for rates
 	lastAt      time.Time
 	lastStats   pagingStats

@@ -140,35 +140,46 @@ func (s *Session) Verify(ctx context.Context, id string) (*api.VerifyResult, err
 		s.emit(api.Event{Type: api.EvOpDone, Op: "verify", Level: lvl, Verify: out, Message: fmt.Sprintf("guest verify: %d pages, %d errors", res.Pages, res.Errors)})
 		return out, nil
 	}
-	m, err := s.resolve(ctx, id)
+	target, err := s.resolve(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	out := &api.VerifyResult{Checkpoint: m.ID}
+	// An incremental checkpoint is only as good as its ancestors: all of
+	// them are checked.
+	chain, err := s.chain(ctx, target)
+	if err != nil {
+		return nil, err
+	}
+	out := &api.VerifyResult{Checkpoint: target.ID}
 	var mu sync.Mutex
 	g, gctx := errgroup.WithContext(ctx)
-	for _, name := range holders(m) {
-		h, err := s.host(name)
-		if err != nil {
-			return nil, err
-		}
-		g.Go(func() error {
-			var res agentrpc.VerifyResult
-			if err := h.call(gctx, agentrpc.VerifyPiece, agentrpc.CkptParams{VM: m.VM, ID: m.ID}, &res); err != nil {
-				return fmt.Errorf("verify on %s: %w", name, err)
+	for _, m := range chain {
+		for _, name := range holders(m) {
+			h, err := s.host(name)
+			if err != nil {
+				return nil, err
 			}
-			mu.Lock()
-			out.Faults = append(out.Faults, res.Faults...)
-			mu.Unlock()
-			return nil
-		})
+			g.Go(func() error {
+				var res agentrpc.VerifyResult
+				if err := h.call(gctx, agentrpc.VerifyPiece, agentrpc.CkptParams{VM: m.VM, ID: m.ID}, &res); err != nil {
+					return fmt.Errorf("verify on %s: %w", name, err)
+				}
+				mu.Lock()
+				out.Faults = append(out.Faults, res.Faults...)
+				mu.Unlock()
+				return nil
+			})
+		}
 	}
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	for _, p := range m.Pieces {
-		out.Pages += p.Pages
+	for _, m := range chain {
+		for _, p := range m.Pieces {
+			out.Pages += p.Pages
+		}
 	}
+	m := target
 	out.Errors = int64(len(out.Faults))
 	sort.Strings(out.Faults)
 	lvl := api.Info
@@ -186,6 +197,15 @@ func (s *Session) Delete(ctx context.Context, id string) error {
 	m, err := s.resolve(ctx, id)
 	if err != nil {
 		return err
+	}
+	list, err := s.manifests(ctx)
+	if err != nil {
+		return err
+	}
+	for _, c := range list {
+		if c.Parent == m.ID {
+			return fmt.Errorf("checkpoint %s is the parent of %s: delete that one first (or compact it into a full checkpoint)", m.ID, c.ID)
+		}
 	}
 	for _, name := range holders(m) {
 		h, err := s.host(name)

@@ -20,8 +20,11 @@ func (s *Session) Checkpoint(ctx context.Context, req api.CheckpointRequest) (*a
 	if req.Method == "" {
 		req.Method = "dcres"
 	}
-	if req.Incremental {
-		return nil, fmt.Errorf("incremental checkpoints are not built yet: take a full checkpoint (incremental: false)")
+	if req.Incremental && req.Method != "dcres" {
+		return nil, fmt.Errorf("incremental checkpoints use method dcres, not %s", req.Method)
+	}
+	if req.Incremental && s.prof.VM.Driver == "qemu" {
+		return nil, fmt.Errorf("incremental checkpoints of QEMU guests need write tracking of the main host's shared-memory node (userfaultfd write-protect), which is not built yet: take a full checkpoint")
 	}
 	if req.Live && req.Method != "dcres" {
 		return nil, fmt.Errorf("live checkpoints use method dcres, not %s", req.Method)
@@ -39,6 +42,15 @@ func (s *Session) Checkpoint(ctx context.Context, req api.CheckpointRequest) (*a
 	if l.vm == "" {
 		return nil, fmt.Errorf("no VM is running in this session: start it first")
 	}
+	s.mu.Lock()
+	parent := s.lastCut
+	s.mu.Unlock()
+	if req.Incremental && parent == "" {
+		return nil, fmt.Errorf("an incremental checkpoint needs a parent: take a full checkpoint of this VM first (or restore one)")
+	}
+	if !req.Incremental {
+		parent = ""
+	}
 	savers := l.hosts
 	switch req.Method {
 	case "dcres":
@@ -55,7 +67,7 @@ func (s *Session) Checkpoint(ctx context.Context, req api.CheckpointRequest) (*a
 		m.Live(s.livePolicy())
 	}
 	s.emit(api.Event{Type: api.EvOpStart, Op: "checkpoint", ID: id, Message: fmt.Sprintf("checkpoint %s (%s) of %s on %v", id, req.Method, l.vm, savers)})
-	d := &ckptDriver{s: s, l: l, id: id, method: req.Method, live: req.Live, saves: map[string]*agentrpc.SaveResult{}, rounds: map[string]int{}}
+	d := &ckptDriver{s: s, l: l, id: id, method: req.Method, live: req.Live, parent: parent, saves: map[string]*agentrpc.SaveResult{}, rounds: map[string]int{}}
 	start := time.Now()
 	run(ctx, m, d.perform, s.emitStep("checkpoint", id))
 	res := d.result(start)
@@ -69,6 +81,7 @@ func (s *Session) Checkpoint(ctx context.Context, req api.CheckpointRequest) (*a
 	}
 	s.mu.Lock()
 	s.last[req.Method], s.last[""] = id, id
+	s.lastCut = id
 	s.mu.Unlock()
 	s.emit(api.Event{Type: api.EvOpDone, Op: "checkpoint", ID: id, Level: api.Info, Checkpoint: res,
 		Message: fmt.Sprintf("checkpoint %s committed: %s saved in %.2fs (pause %.2fs), %s over the network",
@@ -84,6 +97,7 @@ type ckptDriver struct {
 	id     string
 	method string
 	live   bool
+	parent string // incremental: the checkpoint this one builds on
 
 	mu       sync.Mutex     // guards rounds (perform runs concurrently)
 	rounds   map[string]int // pre-copy rounds started per host
@@ -118,7 +132,7 @@ func (d *ckptDriver) round(ctx context.Context, msg protocol.Msg) (func(), int64
 	d.rounds[msg.To] = n + 1
 	d.mu.Unlock()
 	var res agentrpc.SaveResult
-	if err := h.call(ctx, agentrpc.Round, agentrpc.SaveParams{VM: d.l.vm, ID: d.id, Method: d.method, Live: true, Round: n}, &res); err != nil {
+	if err := h.call(ctx, agentrpc.Round, agentrpc.SaveParams{VM: d.l.vm, ID: d.id, Method: d.method, Live: true, Round: n, Incremental: d.parent != ""}, &res); err != nil {
 		return nil, 0, err
 	}
 	return func() {
@@ -155,7 +169,7 @@ func (d *ckptDriver) do(ctx context.Context, msg protocol.Msg) (func(), error) {
 		d.mu.Lock()
 		round := d.rounds[msg.To]
 		d.mu.Unlock()
-		if err := h.call(ctx, agentrpc.Save, agentrpc.SaveParams{VM: d.l.vm, ID: d.id, Method: d.method, Live: d.live, Round: round}, &res); err != nil {
+		if err := h.call(ctx, agentrpc.Save, agentrpc.SaveParams{VM: d.l.vm, ID: d.id, Method: d.method, Live: d.live, Round: round, Incremental: d.parent != ""}, &res); err != nil {
 			return nil, err
 		}
 		return func() { d.saves[msg.To] = &res }, nil
@@ -168,7 +182,7 @@ func (d *ckptDriver) do(ctx context.Context, msg protocol.Msg) (func(), error) {
 		if err != nil {
 			return nil, err
 		}
-		return nil, h.call(ctx, agentrpc.Commit, agentrpc.CommitParams{VM: d.l.vm, ID: d.id, Manifest: b}, nil)
+		return nil, h.callBulk(ctx, agentrpc.Commit, agentrpc.CommitParams{VM: d.l.vm, ID: d.id, Manifest: b}, nil, 0)
 	case protocol.Abort:
 		return nil, h.call(ctx, agentrpc.Abort, cp, nil)
 	case protocol.Rollback:
@@ -188,7 +202,7 @@ func (d *ckptDriver) manifestBytes() ([]byte, error) {
 	}
 	vmc := d.s.prof.VM
 	m := &ckpt.Manifest{
-		Format: ckpt.ManifestFormat, ID: d.id, VM: d.l.vm, Created: d.pausedAt.UTC(), Method: d.method, Live: d.live,
+		Format: ckpt.ManifestFormat, ID: d.id, VM: d.l.vm, Created: d.pausedAt.UTC(), Method: d.method, Live: d.live, Parent: d.parent,
 		Driver: vmc.Driver, MemoryBytes: vmc.MemoryBytes, PageSize: api.PageSize, Main: d.l.main,
 		Locations: d.pause.Locations, Hosts: d.pause.Hosts,
 	}
@@ -196,6 +210,7 @@ func (d *ckptDriver) manifestBytes() ([]byte, error) {
 	// ones: a later piece's copy of a page wins.
 	for _, sr := range d.preCopy {
 		m.Pieces = append(m.Pieces, *sr.Piece)
+		m.Contains = append(m.Contains, sr.Contains...)
 	}
 	for _, h := range sortedKeys(d.saves) {
 		sr := d.saves[h]
@@ -206,6 +221,7 @@ func (d *ckptDriver) manifestBytes() ([]byte, error) {
 			m.DeviceState = sr.DeviceState
 		}
 		m.Overrides = append(m.Overrides, sr.Overrides...)
+		m.Contains = append(m.Contains, sr.Contains...)
 	}
 	cfg, _ := json.Marshal(d.s.setupParams(d.l))
 	m.VMConfig = cfg
@@ -218,7 +234,7 @@ func (d *ckptDriver) manifestBytes() ([]byte, error) {
 }
 
 func (d *ckptDriver) result(start time.Time) *api.CheckpointResult {
-	res := &api.CheckpointResult{ID: d.id, Method: d.method, Live: d.live, Seconds: time.Since(start).Seconds(), Rounds: d.roundLog}
+	res := &api.CheckpointResult{ID: d.id, Method: d.method, Live: d.live, Parent: d.parent, Seconds: time.Since(start).Seconds(), Rounds: d.roundLog}
 	if !d.pausedAt.IsZero() && !d.resumed.IsZero() {
 		res.PauseSeconds = d.resumed.Sub(d.pausedAt).Seconds()
 	}

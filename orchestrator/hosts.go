@@ -95,6 +95,25 @@ func (h *hostConn) call(ctx context.Context, method string, params, result any) 
 	return nil
 }
 
+// callBulk is call with the parameters sent as the payload (manifests and
+// restore sources can outgrow a frame's JSON header); timeout 0 means the
+// default deadline.
+func (h *hostConn) callBulk(ctx context.Context, method string, params, result any, timeout time.Duration) error {
+	if timeout == 0 {
+		timeout = callTimeout
+	}
+	b, err := json.Marshal(params)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if _, err := h.conn.Call(ctx, method, struct{}{}, b, result); err != nil {
+		return fmt.Errorf("%s: %w", method, err)
+	}
+	return nil
+}
+
 // ping measures the round trip and notices a lost link.
 func (h *hostConn) ping(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)

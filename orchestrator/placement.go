@@ -67,6 +67,7 @@ type restorePlan struct {
 
 type sourceRanges struct {
 	host   string
+	id     string // the checkpoint whose piece on host holds the pages
 	ranges []api.Range
 }
 
@@ -81,12 +82,20 @@ const chunkPages = 512
 //
 // The first pin pages must stay on the main host (a QEMU guest's node 0, its
 // shared-memory boot memory).
-func plan(m *ckpt.Manifest, p placement, pin uint64, linkRate int64) (*restorePlan, error) {
+//
+// chain is the checkpoint to restore, last, after its ancestors (a full
+// checkpoint first, then incrementals); a full checkpoint is a chain of one.
+func plan(chain []*ckpt.Manifest, p placement, pin uint64, linkRate int64) (*restorePlan, error) {
+	m := chain[len(chain)-1]
 	npages := uint64(m.MemoryBytes / int64(m.PageSize))
-	// src[g]: index into srcHosts of the host whose piece holds page g.
-	srcHosts, src, err := authoritative(m, npages)
+	// src[g]: index into srcs of the piece holder whose copy of page g wins.
+	srcs, src, err := authoritative(chain, npages)
 	if err != nil {
 		return nil, err
+	}
+	srcHosts := make([]string, len(srcs))
+	for i, k := range srcs {
+		srcHosts[i] = k.host
 	}
 	if p.same {
 		p.hosts, p.shares = nil, nil
@@ -210,7 +219,7 @@ func plan(m *ckpt.Manifest, p placement, pin uint64, linkRate int64) (*restorePl
 			}
 			b := int64(pages[k]) * int64(m.PageSize)
 			pt.Pages += int64(pages[k])
-			rp.sources[th] = append(rp.sources[th], sourceRanges{host: sh, ranges: srcRuns[k]})
+			rp.sources[th] = append(rp.sources[th], sourceRanges{host: sh, id: srcs[s].id, ranges: srcRuns[k]})
 			if sh == th {
 				pt.LocalBytes += b
 			} else {
@@ -235,48 +244,61 @@ func plan(m *ckpt.Manifest, p placement, pin uint64, linkRate int64) (*restorePl
 	return rp, nil
 }
 
-// authoritative says, for every page, which host's piece holds the copy to
-// restore: the main host's piece for its overrides (dirty cached pages at
-// the cut), else the page's home at the cut.
-func authoritative(m *ckpt.Manifest, npages uint64) ([]string, []uint8, error) {
-	var hosts []string
-	index := map[string]uint8{}
-	idx := func(h string) uint8 {
-		if i, ok := index[h]; ok {
+// srcKey is a piece holder: a host's pieces of one checkpoint.
+type srcKey struct{ id, host string }
+
+// authoritative says, for every page, whose copy to restore: along the
+// chain, the last checkpoint that holds the page; within a checkpoint, the
+// main host's piece for its overrides (dirty cached pages at the cut), else
+// the page's home at the cut.
+func authoritative(chain []*ckpt.Manifest, npages uint64) ([]srcKey, []uint16, error) {
+	var keys []srcKey
+	index := map[srcKey]uint16{}
+	idx := func(k srcKey) uint16 {
+		if i, ok := index[k]; ok {
 			return i
 		}
-		index[h] = uint8(len(hosts))
-		hosts = append(hosts, h)
-		return index[h]
+		index[k] = uint16(len(keys))
+		keys = append(keys, k)
+		return index[k]
 	}
-	for _, h := range m.Hosts {
-		idx(h)
-	}
-	src := make([]uint8, npages)
-	covered := uint64(0)
-	for _, r := range m.Locations {
-		if r.Start+r.Count > npages {
-			return nil, nil, fmt.Errorf("checkpoint %s: location range %d+%d is outside its %d pages", m.ID, r.Start, r.Count, npages)
+	src := make([]uint16, npages)
+	apply := func(m *ckpt.Manifest, what string, rs []api.Range, holder func(string) string) error {
+		for _, r := range rs {
+			if r.Start+r.Count > npages || r.Start+r.Count < r.Start {
+				return fmt.Errorf("checkpoint %s: %s range %d+%d is outside its %d pages", m.ID, what, r.Start, r.Count, npages)
+			}
+			i := idx(srcKey{m.ID, holder(r.Host)})
+			for g := r.Start; g < r.Start+r.Count; g++ {
+				src[g] = i
+			}
 		}
-		i := idx(pieceHolder(m, r.Host))
-		for g := r.Start; g < r.Start+r.Count; g++ {
-			src[g] = i
-		}
-		covered += r.Count
+		return nil
 	}
-	if covered != npages {
-		return nil, nil, fmt.Errorf("checkpoint %s: its location table covers %d of %d pages", m.ID, covered, npages)
-	}
-	for _, r := range m.Overrides {
-		if r.Start+r.Count > npages {
-			return nil, nil, fmt.Errorf("checkpoint %s: override range %d+%d is outside its %d pages", m.ID, r.Start, r.Count, npages)
+	same := func(h string) string { return h }
+	for n, m := range chain {
+		if uint64(m.MemoryBytes/int64(m.PageSize)) != npages {
+			return nil, nil, fmt.Errorf("checkpoint %s has %d bytes of memory, its chain's last %d pages", m.ID, m.MemoryBytes, npages)
 		}
-		i := idx(r.Host)
-		for g := r.Start; g < r.Start+r.Count; g++ {
-			src[g] = i
+		if n == 0 {
+			var covered uint64
+			for _, r := range m.Locations {
+				covered += r.Count
+			}
+			if covered != npages {
+				return nil, nil, fmt.Errorf("checkpoint %s: its location table covers %d of %d pages", m.ID, covered, npages)
+			}
+			if err := apply(m, "location", m.Locations, func(h string) string { return pieceHolder(m, h) }); err != nil {
+				return nil, nil, err
+			}
+		} else if err := apply(m, "contains", m.Contains, same); err != nil {
+			return nil, nil, err
+		}
+		if err := apply(m, "override", m.Overrides, same); err != nil {
+			return nil, nil, err
 		}
 	}
-	return hosts, src, nil
+	return keys, src, nil
 }
 
 // pieceHolder is the host whose piece holds the pages homed at home: itself

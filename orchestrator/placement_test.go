@@ -44,7 +44,7 @@ func pagesFrom(rp *restorePlan) map[[2]string]uint64 {
 func TestPlanSamePlacementMovesOnlyOverrides(t *testing.T) {
 	m := manifest(1024, threeHosts, []api.Range{{Start: 600, Count: 10, Host: "main"}}, "main", "sub1", "sub2")
 	p, _ := parsePlacement("same", m, known)
-	rp, err := plan(m, p, 0, 1e9)
+	rp, err := plan([]*ckpt.Manifest{m}, p, 0, 1e9)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +66,7 @@ func TestPlanOntoFewerHostsKeepsPagesWhereTheyAre(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rp, err := plan(m, p, 0, 1e9)
+	rp, err := plan([]*ckpt.Manifest{m}, p, 0, 1e9)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +84,7 @@ func TestPlanOntoFewerHostsKeepsPagesWhereTheyAre(t *testing.T) {
 func TestPlanSingleHostGathersEverything(t *testing.T) {
 	m := manifest(1024, threeHosts, nil, "main", "sub1", "sub2")
 	p, _ := parsePlacement("single:main", m, known)
-	rp, err := plan(m, p, 0, 0)
+	rp, err := plan([]*ckpt.Manifest{m}, p, 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +96,7 @@ func TestPlanSingleHostGathersEverything(t *testing.T) {
 func TestPlanTraditionalCheckpointComesFromTheMainPiece(t *testing.T) {
 	m := manifest(1024, threeHosts, nil, "main")
 	p, _ := parsePlacement("same", m, known)
-	rp, err := plan(m, p, 0, 0)
+	rp, err := plan([]*ckpt.Manifest{m}, p, 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +116,7 @@ func TestPlanRefusals(t *testing.T) {
 	} {
 		p, err := parsePlacement(tc.placement, m, known)
 		if err == nil {
-			_, err = plan(m, p, 0, 0)
+			_, err = plan([]*ckpt.Manifest{m}, p, 0, 0)
 		}
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("placement %q: error %v, want %q", tc.placement, err, tc.want)
@@ -127,7 +127,7 @@ func TestPlanRefusals(t *testing.T) {
 	}
 	// A QEMU guest's node 0 must stay on the main host.
 	p, _ := parsePlacement("main=25%,sub1=75%", m, known)
-	if _, err := plan(m, p, 512, 0); err == nil || !strings.Contains(err.Error(), "node 0") {
+	if _, err := plan([]*ckpt.Manifest{m}, p, 512, 0); err == nil || !strings.Contains(err.Error(), "node 0") {
 		t.Errorf("node 0 not pinned: %v", err)
 	}
 }

@@ -38,7 +38,11 @@ func (s *Session) Restore(ctx context.Context, req api.RestoreRequest) (*api.Res
 	if len(was.Nodes) > 0 {
 		pin = was.Nodes[0] // node 0 is the main host's shared-memory node
 	}
-	rp, err := plan(m, p, pin, s.cfg.LinkRate)
+	chain, err := s.chain(ctx, m)
+	if err != nil {
+		return nil, err
+	}
+	rp, err := plan(chain, p, pin, s.cfg.LinkRate)
 	if err != nil {
 		return nil, fmt.Errorf("restore of %s: %w", m.ID, err)
 	}
@@ -100,6 +104,7 @@ func (s *Session) Restore(ctx context.Context, req api.RestoreRequest) (*api.Res
 	}
 	s.mu.Lock()
 	s.layout = nl
+	s.lastCut = m.ID
 	s.mu.Unlock()
 	s.emit(api.Event{Type: api.EvOpDone, Op: "restore", ID: m.ID, Level: api.Info, Restore: res,
 		Message: fmt.Sprintf("restored %s onto %v in %.2fs, %s pulled over the network", m.ID, rp.hosts, res.Seconds, fmtBytes(res.BytesOverNetwork))})
@@ -165,18 +170,16 @@ func (d *restoreDriver) do(ctx context.Context, msg protocol.Msg) (func(), error
 	case protocol.Load:
 		p := agentrpc.LoadParams{Setup: d.s.setupParams(d.l), ID: d.m.ID, Manifest: d.manifest}
 		for _, sr := range d.rp.sources[msg.To] {
-			p.Sources = append(p.Sources, agentrpc.Source{Host: sr.host, Ranges: sr.ranges})
+			p.Sources = append(p.Sources, agentrpc.Source{Host: sr.host, ID: sr.id, Ranges: sr.ranges})
 		}
 		var res agentrpc.LoadResult
 		// Loading a large share may take long; it has its own deadline.
-		lctx, cancel := context.WithTimeout(ctx, 30*time.Minute)
-		defer cancel()
-		if _, err := h.conn.Call(lctx, agentrpc.RestoreLoad, p, nil, &res); err != nil {
-			return nil, fmt.Errorf("%s: %w", agentrpc.RestoreLoad, err)
+		if err := h.callBulk(ctx, agentrpc.RestoreLoad, p, &res, 30*time.Minute); err != nil {
+			return nil, err
 		}
 		return func() { d.loads[msg.To] = &res }, nil
 	case protocol.Start:
-		return nil, h.call(ctx, agentrpc.RestoreStart, agentrpc.StartParams{VM: d.m.VM, ID: d.m.ID, Manifest: d.manifest}, nil)
+		return nil, h.callBulk(ctx, agentrpc.RestoreStart, agentrpc.StartParams{VM: d.m.VM, ID: d.m.ID, Manifest: d.manifest}, nil, 0)
 	case protocol.Discard:
 		return nil, h.call(ctx, agentrpc.Discard, vmp, nil)
 	}
@@ -210,4 +213,35 @@ func (s *Session) resolve(ctx context.Context, from string) (*ckpt.Manifest, err
 		}
 	}
 	return nil, fmt.Errorf("checkpoint %q is not among the committed checkpoints of VM %s (see dcres ls)", from, s.prof.VM.Name)
+}
+
+// chain returns m after its ancestors, oldest (a full checkpoint) first.
+func (s *Session) chain(ctx context.Context, m *ckpt.Manifest) ([]*ckpt.Manifest, error) {
+	if m.Parent == "" {
+		return []*ckpt.Manifest{m}, nil
+	}
+	list, err := s.manifests(ctx)
+	if err != nil {
+		return nil, err
+	}
+	byID := map[string]*ckpt.Manifest{}
+	for _, c := range list {
+		byID[c.ID] = c
+	}
+	chain := []*ckpt.Manifest{m}
+	for c := m; c.Parent != ""; {
+		p := byID[c.Parent]
+		if p == nil {
+			return nil, fmt.Errorf("checkpoint %s needs its parent %s, which is not committed on every host it names: restore an older checkpoint", c.ID, c.Parent)
+		}
+		if len(chain) > 1000 {
+			return nil, fmt.Errorf("checkpoint %s: its chain of parents does not end", m.ID)
+		}
+		chain = append(chain, p)
+		c = p
+	}
+	for i, j := 0, len(chain)-1; i < j; i, j = i+1, j-1 {
+		chain[i], chain[j] = chain[j], chain[i]
+	}
+	return chain, nil
 }

@@ -17,6 +17,7 @@ type StepResult struct {
 	Error            string           `json:"error,omitempty"`
 	Method           string           `json:"method,omitempty"`
 	Live             bool             `json:"live,omitempty"`
+	Parent           string           `json:"parent,omitempty"`
 	Rounds           []api.Round      `json:"rounds,omitempty"`
 	BytesAgain       *int64           `json:"bytes_saved_again,omitempty"`
 	ID               string           `json:"id,omitempty"`
@@ -71,7 +72,7 @@ func runStep(ctx context.Context, ctrl api.Controller, st profiles.Step, reader 
 		}
 		r.Method, r.ID, r.Seconds = res.Method, res.ID, res.Seconds
 		r.PauseSeconds, r.BytesSaved, r.BytesOverNetwork = &res.PauseSeconds, &res.BytesSaved, &res.BytesOverNetwork
-		r.PerHost = res.PerHost
+		r.PerHost, r.Parent = res.PerHost, res.Parent
 		if res.Live {
 			r.Live, r.Rounds, r.BytesAgain = true, res.Rounds, &res.BytesAgain
 		}

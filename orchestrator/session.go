@@ -47,7 +47,10 @@ type Session struct {
 	stats  map[string]api.HostStats
 	guest  *api.GuestStatus
 	last   map[string]string // last checkpoint id by method, and "" for any
-	seq    int
+	// lastCut is the checkpoint whose cut the hosts' written-since marks
+	// start from: the last one committed, or restored.
+	seq     int
+	lastCut string
 }
 
 // layout is where the VM's pages live now.

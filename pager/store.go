@@ -33,6 +33,9 @@ type Store struct {
 	npages  uint64
 	present *bitmap
 	written *bitmap
+	// epoch marks pages written since the last checkpoint's cut, for
+	// incremental checkpoints; written serves the rounds of one checkpoint.
+	epoch *bitmap
 	count   atomic.Uint64
 
 	closeMu sync.Mutex
@@ -53,7 +56,7 @@ func NewStore(npages uint64) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pager: mapping %d MiB for the page store: %w (check the address-space limit, ulimit -v)", npages*PageSize>>20, err)
 	}
-	return &Store{mem: mem, npages: npages, present: newBitmap(npages), written: newBitmap(npages)}, nil
+	return &Store{mem: mem, npages: npages, present: newBitmap(npages), written: newBitmap(npages), epoch: newBitmap(npages)}, nil
 }
 
 // NPages is the size of the guest address space in pages.
@@ -91,6 +94,7 @@ func (s *Store) MarkWritten(gfn uint64) {
 		s.count.Add(1)
 	}
 	s.written.set(gfn)
+	s.epoch.set(gfn)
 }
 
 // Has reports whether page gfn is held here.
@@ -112,6 +116,7 @@ func (s *Store) Drop(start, count uint64) {
 	n := s.present.clearRange(start, count)
 	s.count.Add(^(n - 1))
 	s.written.clearRange(start, count)
+	s.epoch.clearRange(start, count)
 	b := s.mem[start*PageSize : (start+count)*PageSize]
 	if err := unix.Madvise(b, unix.MADV_DONTNEED); err != nil {
 		// Cannot fail for a private anonymous mapping we own; if it does,
@@ -126,6 +131,20 @@ func (s *Store) Runs() []Run { return s.present.runs(false) }
 // TakeWritten returns the pages written since the previous call (or since
 // the store was made) and starts a new interval.
 func (s *Store) TakeWritten() []Run { return s.written.runs(true) }
+
+// TakeEpoch returns the pages written since the previous call: at a cut,
+// what an incremental checkpoint must save since its parent.
+func (s *Store) TakeEpoch() []Run { return s.epoch.runs(true) }
+
+// RestoreEpoch marks runs as written since the cut again: a checkpoint that
+// took them failed, so the next one must still save them.
+func (s *Store) RestoreEpoch(runs []Run) {
+	for _, r := range runs {
+		for g := r.Start; g < r.Start+r.Count; g++ {
+			s.epoch.set(g)
+		}
+	}
+}
 
 // WrittenCount is how many pages TakeWritten would report now.
 func (s *Store) WrittenCount() uint64 {

@@ -101,3 +101,25 @@ func TestWrittenCountPeeks(t *testing.T) {
 		t.Fatalf("after TakeWritten: %d", n)
 	}
 }
+
+func TestEpochIsSeparateFromRounds(t *testing.T) {
+	s, err := NewStore(128)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.Put(1, []byte{1})
+	s.TakeWritten()
+	s.Put(2, []byte{1})
+	got := s.TakeEpoch()
+	if len(got) != 1 || got[0] != (Run{Start: 1, Count: 2}) {
+		t.Fatalf("epoch %v, want pages 1-2", got)
+	}
+	if len(s.TakeEpoch()) != 0 {
+		t.Fatal("epoch not cleared")
+	}
+	s.RestoreEpoch(got)
+	if again := s.TakeEpoch(); len(again) != 1 || again[0] != got[0] {
+		t.Fatalf("restored epoch %v", again)
+	}
+}

@@ -275,3 +275,70 @@ scenario:
 		})
 	}
 }
+
+// TestE2EIncrementalChain: a guest that rewrites about 5% of its memory
+// between checkpoints; a chain of 5 incremental checkpoints on a full one
+// each writes under 10% of the full one's bytes, and the chain restores
+// (same placement and onto one host) with every page verified.
+func TestE2EIncrementalChain(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end: runs agent processes")
+	}
+	var steps strings.Builder
+	for i := 0; i < 5; i++ {
+		steps.WriteString("  - run: 200ms\n  - checkpoint: {method: dcres, incremental: true}\n")
+	}
+	prof := `name: incremental
+lab: {hosts: 3}
+vm:
+  name: vm1
+  driver: synthetic
+  memory: 256MiB
+  split: {main: 40%, sub1: 30%, sub2: 30%}
+  cache: 2%
+  workload: {pattern: sequential, dirty_rate: 32MiB/s, read_rate: 32MiB/s, seed: 4}
+scenario:
+  - run: 8500ms
+  - checkpoint: {method: dcres}
+` + steps.String() + `  - restore: {from: last}
+  - run: 1s
+  - verify: {}
+  - restore: {from: last, placement: {single: main}}
+  - run: 1s
+  - verify: {}
+`
+	path := filepath.Join(t.TempDir(), "inc.yaml")
+	if err := os.WriteFile(path, []byte(prof), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := runJSON(t, path, 5*time.Minute)
+	if err != nil || !out.summary.OK {
+		t.Fatalf("dcres run: %v\nstderr: %s\nsummary: %+v", err, out.stderr, out.summary)
+	}
+	var full int64
+	var prev string
+	incrementals := 0
+	for _, st := range out.summary.Steps {
+		switch {
+		case st.Step == "checkpoint" && st.Parent == "":
+			full = *st.BytesSaved
+			prev = st.ID
+		case st.Step == "checkpoint":
+			incrementals++
+			if st.Parent != prev {
+				t.Errorf("checkpoint %s has parent %q, want %q", st.ID, st.Parent, prev)
+			}
+			prev = st.ID
+			if *st.BytesSaved*10 >= full {
+				t.Errorf("incremental %s saved %d bytes, not under 10%% of the full %d", st.ID, *st.BytesSaved, full)
+			}
+		case st.Step == "verify":
+			if st.Errors == nil || *st.Errors != 0 {
+				t.Errorf("verify at line %d: %+v", st.Line, st)
+			}
+		}
+	}
+	if incrementals != 5 || full < 128<<20 {
+		t.Errorf("%d incrementals, full checkpoint %d bytes (the guest should have written all its memory)", incrementals, full)
+	}
+}
