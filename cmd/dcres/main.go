@@ -42,6 +42,7 @@ func init() {
 		{"delete", "delete a checkpoint on every host", cmdDelete},
 		{"console", "open the operator console on a profile's hosts", cmdConsole},
 		{"bench", "compare dcres and traditional checkpoints side by side", cmdBench},
+		{"replay", "play, summarize or export a session recording", cmdReplay},
 		{"agent", "run a host agent", cmdAgent},
 		{"version", "print the version", cmdVersion},
 	}

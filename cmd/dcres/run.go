@@ -25,6 +25,7 @@ func cmdRun(ctx context.Context, args []string) error {
 	fs := newFlags("run", "PROFILE", "Start the profile's hosts (a local lab for a lab profile), start its VM, run its\nscenario step by step, and tear the lab down. Each step is reported as it ends;\nwith --json, one object per step and a summary object as the last line.")
 	c := addCommon(fs)
 	keep := fs.Bool("keep-vm", false, "leave the VM running on real hosts at the end")
+	record := fs.String("record", "", "write a recording of the session to this file (replay it with dcres replay)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -36,7 +37,7 @@ func cmdRun(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	s, err := open(ctx, p, c)
+	s, err := open(ctx, p, c, *record)
 	if err != nil {
 		return err
 	}
@@ -48,8 +49,8 @@ func cmdRun(ctx context.Context, args []string) error {
 }
 
 // open starts a fresh lab for a lab profile, or connects to real hosts, and
-// starts the VM.
-func open(ctx context.Context, p *profiles.Profile, c *common) (*session, error) {
+// starts the VM, recording the session to record if it is set.
+func open(ctx context.Context, p *profiles.Profile, c *common, record string) (*session, error) {
 	var s *session
 	var err error
 	if p.Lab != nil {
@@ -60,11 +61,29 @@ func open(ctx context.Context, p *profiles.Profile, c *common) (*session, error)
 	if err != nil {
 		return nil, err
 	}
+	if err := s.record(ctx, record); err != nil {
+		s.Close()
+		return nil, err
+	}
 	if err := s.Start(ctx); err != nil {
 		s.Close()
 		return nil, err
 	}
 	return s, nil
+}
+
+// record writes the session's events to path from now until Close.
+func (s *session) record(ctx context.Context, path string) error {
+	if path == "" {
+		return nil
+	}
+	stop, err := startRecording(ctx, s.Session, path, recordingHeader(s.prof, s.Hosts()))
+	if err != nil {
+		return err
+	}
+	// Before the coordinator closes: the last results must reach the file.
+	s.beforeClose = append(s.beforeClose, stop)
+	return nil
 }
 
 // connectHosts connects to a profile's real hosts without attaching.
@@ -109,6 +128,8 @@ func cmdLab(ctx context.Context, args []string) error {
 	c := addCommon(fs)
 	headless := fs.Bool("headless", false, "run the scenario and print the summary instead of opening the console")
 	readOnly := fs.Bool("read-only", false, "console: disable every action")
+	record := fs.String("record", "", "recording file (default: a new file in the user cache's dcres/recordings)")
+	noRecord := fs.Bool("no-record", false, "do not record the session")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -134,6 +155,16 @@ func cmdLab(ctx context.Context, args []string) error {
 		return err
 	}
 	defer s.Close()
+	if !*noRecord {
+		path := *record
+		if path == "" {
+			path = defaultRecordingPath(p, time.Now())
+		}
+		if err := s.record(ctx, path); err != nil {
+			return err
+		}
+		logf("recording to %s", path)
+	}
 	if err := s.Start(ctx); err != nil {
 		return err
 	}
@@ -147,6 +178,7 @@ func cmdConsole(ctx context.Context, args []string) error {
 	fs := newFlags("console", "[PROFILE]", "Open the operator console on the hosts of a profile (a running lab's agents for a\nlab profile).")
 	c := addCommon(fs)
 	readOnly := fs.Bool("read-only", false, "disable every action")
+	record := fs.String("record", "", "write a recording of the session to this file")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -160,6 +192,9 @@ func cmdConsole(ctx context.Context, args []string) error {
 		return err
 	}
 	defer s.Close()
+	if err := s.record(ctx, *record); err != nil {
+		return err
+	}
 	return tui.Run(ctx, s.Session, tui.Options{Title: p.Name, ReadOnly: *readOnly})
 }
 

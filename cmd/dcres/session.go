@@ -70,12 +70,17 @@ func defaultLabDir(p *profiles.Profile) string {
 // session is a connected coordinator, with what must be closed after it.
 type session struct {
 	*orchestrator.Session
-	prof    *profiles.Profile
-	lab     *lab.Lab
-	cleanup []func()
+	prof        *profiles.Profile
+	lab         *lab.Lab
+	beforeClose []func() // while the coordinator still runs
+	cleanup     []func() // after it closed
 }
 
 func (s *session) Close() {
+	for _, f := range s.beforeClose {
+		f()
+	}
+	s.beforeClose = nil
 	if s.Session != nil {
 		s.Session.Close()
 	}
