@@ -17,8 +17,11 @@ type Common struct {
 	Keys     KeyMap
 	Now      func() time.Time
 	ReadOnly bool
-	Width    int
-	Height   int
+	// Replay is set when the Controller is an api.Player: a recording, so
+	// read-only too, with the replay keys and bar.
+	Replay bool
+	Width  int
+	Height int
 	// hostIndex gives every host a stable letter and colour by first sight,
 	// so the memory map and the panels agree on who is who.
 	hostIndex map[string]int

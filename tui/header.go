@@ -77,7 +77,10 @@ func (h *header) View() string {
 		short := []string{parts[0], g.Driver, parts[2][strings.Index(parts[2], "guest")+len("guest "):], fmtBytes(g.MemoryBytes), "up " + fmtDur(g.Uptime), parts[len(parts)-1]}
 		line = strings.Join(short, sep)
 	}
-	if h.c.ReadOnly {
+	switch {
+	case h.c.Replay:
+		line = s.Badge.Render(" REPLAY ") + " " + line
+	case h.c.ReadOnly:
 		line = s.Badge.Render(" READ-ONLY ") + " " + line
 	}
 	return fit(line, h.w, h.h)

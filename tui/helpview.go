@@ -14,7 +14,11 @@ type helpView struct{ c *Common }
 func (hv helpView) View() string {
 	s := hv.c.Styles
 	var cols []string
-	for _, group := range hv.c.Keys.FullHelp() {
+	groups := hv.c.Keys.FullHelp()
+	if hv.c.Replay {
+		groups = append(groups, hv.c.Keys.ReplayHelp())
+	}
+	for _, group := range groups {
 		kw, dw := 0, 0
 		for _, b := range group {
 			kw = max(kw, lipglossWidth(b.Help().Key))
@@ -31,7 +35,10 @@ func (hv helpView) View() string {
 		"r opens a placement picker, then shows the plan before it runs.",
 		"Restore over a running guest, delete, and quit while an operation",
 		"runs ask first; the default (enter) is no."}
-	if hv.c.ReadOnly {
+	switch {
+	case hv.c.Replay:
+		lines = append(lines, "", s.Badge.Render(" REPLAY ")+" a recording: every action is disabled.")
+	case hv.c.ReadOnly:
 		lines = append(lines, "", s.Badge.Render(" READ-ONLY ")+" every action is disabled in this console.")
 	}
 	lines = append(lines, s.Subtle.Render("? or esc closes this help"))
@@ -45,4 +52,6 @@ var longHelp = map[string]string{
 	"tab": "next panel", "shift+tab": "previous panel", "↑/k": "up / older", "↓/j": "down / newer",
 	"/": "filter the log", "?": "this help", "q": "quit", "y": "yes (confirm)",
 	"esc": "no/close/clear", "enter": "choose; no in y/N",
+	"space": "pause / resume", "+": "faster", "-": "slower", ".": "step one event",
+	"←": "back 10 s", "→": "forward 10 s", "g": "to the start", "G": "to the end",
 }

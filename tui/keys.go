@@ -21,6 +21,15 @@ type KeyMap struct {
 	Yes         key.Binding
 	Cancel      key.Binding
 	Enter       key.Binding
+	// Replay keys, offered when the Controller is an api.Player.
+	Pause   key.Binding
+	Faster  key.Binding
+	Slower  key.Binding
+	Step    key.Binding
+	Back    key.Binding
+	Forward key.Binding
+	Start   key.Binding
+	End     key.Binding
 }
 
 // DefaultKeyMap is the console's key map.
@@ -45,6 +54,14 @@ func DefaultKeyMap() KeyMap {
 		Yes:         b([]string{"y", "Y"}, "y", "yes"),
 		Cancel:      b([]string{"esc", "n", "N"}, "esc", "cancel"),
 		Enter:       b([]string{"enter"}, "enter", "choose"),
+		Pause:       b([]string{"space"}, "space", "pause"),
+		Faster:      b([]string{"+", "="}, "+", "faster"),
+		Slower:      b([]string{"-"}, "-", "slower"),
+		Step:        b([]string{"."}, ".", "step"),
+		Back:        b([]string{"left"}, "←", "-10s"),
+		Forward:     b([]string{"right"}, "→", "+10s"),
+		Start:       b([]string{"g", "home"}, "g", "start"),
+		End:         b([]string{"G", "end"}, "G", "end"),
 	}
 }
 
@@ -65,6 +82,11 @@ func (k KeyMap) FullHelp() [][]key.Binding {
 		{k.Next, k.Prev, k.Up, k.Down, k.Filter},
 		{k.Help, k.Quit, k.Yes, k.Cancel, k.Enter},
 	}
+}
+
+// ReplayHelp is the replay keys, for the one-line help and the overlay.
+func (k KeyMap) ReplayHelp() []key.Binding {
+	return []key.Binding{k.Pause, k.Faster, k.Slower, k.Step, k.Back, k.Forward, k.Start, k.End}
 }
 
 // keyBinding is a short name for the bindings lists.

@@ -25,6 +25,12 @@ func (m *Model) render() string {
 	m.header.SetSize(w, 1)
 	m.status.SetSize(w, 2)
 	bodyH := h - 3
+	var bar string
+	if m.replay != nil {
+		bodyH--
+		m.replay.SetSize(w, 1)
+		bar = m.replay.View()
+	}
 	var body string
 	switch {
 	case m.showHelp:
@@ -36,7 +42,7 @@ func (m *Model) render() string {
 	default:
 		body = m.narrow(w, bodyH)
 	}
-	return strings.Join([]string{m.header.View(), fit(body, w, bodyH), m.status.View()}, "\n")
+	return strings.Join(nonEmpty([]string{m.header.View(), fit(body, w, bodyH), bar, m.status.View()}), "\n")
 }
 
 // title is a section heading; the focused one is marked in text as well

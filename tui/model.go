@@ -52,6 +52,10 @@ type Model struct {
 	ckpts  *checkpoints
 	log    *eventLog
 	status *statusLine
+	// player is the Controller as an api.Player when it replays a
+	// recording; replay is its bar. Both nil for a live console.
+	player api.Player
+	replay *replayBar
 
 	focus    int
 	modal    *dialog
@@ -77,7 +81,12 @@ func New(ctrl api.Controller, opt Options) *Model {
 	m.log = newEventLog(c)
 	m.status = newStatusLine(c)
 	m.setFocus(m.focus)
-	if opt.ReadOnly {
+	if p, ok := ctrl.(api.Player); ok {
+		m.player = p
+		m.replay = &replayBar{c: c, p: p}
+		c.Replay, c.ReadOnly = true, true
+		m.log.add(time.Time{}, api.Info, "replay: space pauses, +/- change speed, . steps, ←/→ seek; actions are disabled")
+	} else if opt.ReadOnly {
 		m.log.add(time.Time{}, api.Info, "read-only console: checkpoint, restore, verify and delete are disabled")
 	}
 	return m
@@ -86,7 +95,11 @@ func New(ctrl api.Controller, opt Options) *Model {
 // Init asks the terminal for its background (for light/dark styles) and the
 // coordinator for the checkpoint list.
 func (m *Model) Init() tea.Cmd {
-	return tea.Batch(tea.RequestBackgroundColor, m.listCmd())
+	cmds := []tea.Cmd{tea.RequestBackgroundColor, m.listCmd()}
+	if m.player != nil {
+		cmds = append(cmds, replayTickCmd())
+	}
+	return tea.Batch(cmds...)
 }
 
 func (m *Model) setFocus(f int) {
@@ -121,6 +134,10 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		} else {
 			m.ckpts.setList(msg.list)
 		}
+	case replayTickMsg:
+		// The position moves without events while paused or seeking:
+		// redraw the bar on a clock.
+		return m, replayTickCmd()
 	case tea.KeyPressMsg:
 		return m, m.key(msg)
 	}
@@ -276,6 +293,9 @@ func (m *Model) key(k tea.KeyPressMsg) tea.Cmd {
 	if m.log.editing {
 		return m.log.Update(k)
 	}
+	if m.replayKey(k) {
+		return nil
+	}
 	switch {
 	case keyMatches(k, keys.Quit):
 		return m.quit()
@@ -330,6 +350,10 @@ func (m *Model) quit() tea.Cmd {
 // action runs one of the operation keys, unless read-only or busy.
 func (m *Model) action(k tea.KeyPressMsg) tea.Cmd {
 	keys := m.c.Keys
+	if m.c.Replay {
+		m.status.info(m.c.Styles.Warn.Render("replay: " + k.String() + " is disabled (this is a recording)"))
+		return nil
+	}
 	if m.c.ReadOnly {
 		m.status.info(m.c.Styles.Warn.Render("read-only console: " + k.String() + " is disabled"))
 		return nil

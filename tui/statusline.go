@@ -89,7 +89,11 @@ func (s *statusLine) View() string {
 		line += st.Subtle.Render("ready")
 	}
 	keys := shortHelpFit(s.c.Keys.ShortHelp(), s.w, s.c.Keys.Filter, s.c.Keys.Next)
-	if s.c.ReadOnly {
+	switch {
+	case s.c.Replay:
+		k := s.c.Keys
+		keys = st.Badge.Render(" REPLAY ") + " " + shortHelpFit([]keyBinding{k.Pause, k.Faster, k.Slower, k.Step, k.Back, k.Forward, k.Start, k.End, k.Next, k.Help, k.Quit}, s.w-9, k.Next, k.Start, k.End)
+	case s.c.ReadOnly:
 		k := s.c.Keys
 		keys = st.Badge.Render(" READ-ONLY: actions disabled ") + " " + shortHelp([]keyBinding{k.Next, k.Up, k.Down, k.Filter, k.Help, k.Quit})
 	}
