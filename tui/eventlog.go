@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode"
 
 	tea "charm.land/bubbletea/v2"
 
@@ -31,19 +32,27 @@ const (
 	repeatAge    = 30 * time.Second
 )
 
-// shapeOf is text with every run of digits replaced by '#'.
+// shapeOf is text with every number replaced by '#': a run of digits that
+// does not end a word ("page 70344", "[98528," but not "sub1" or "h2", so
+// lines about different hosts stay apart).
 func shapeOf(text string) string {
 	var b strings.Builder
-	digit := false
+	inNumber, afterLetter := false, false
 	for _, r := range text {
-		if r >= '0' && r <= '9' {
-			if !digit {
+		isDigit := r >= '0' && r <= '9'
+		switch {
+		case isDigit && (inNumber || !afterLetter):
+			if !inNumber {
 				b.WriteByte('#')
 			}
-			digit = true
+			inNumber = true
 			continue
+		case isDigit:
+			// part of a word: keep it
+		default:
+			afterLetter = unicode.IsLetter(r)
 		}
-		digit = false
+		inNumber = false
 		b.WriteRune(r)
 	}
 	return b.String()

@@ -60,6 +60,11 @@ func (hs *hosts) Update(msg tea.Msg) tea.Cmd {
 				cp := *p
 				st.progress = &cp
 			}
+		case api.EvOpStart:
+			// A new operation: the last one's shares are no longer news.
+			for _, st := range hs.byName {
+				st.last = ""
+			}
 		case api.EvOpDone:
 			hs.opDone(msg)
 		}

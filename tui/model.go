@@ -172,6 +172,7 @@ func (m *Model) event(ev api.Event) {
 		m.log.add(ev.Time, api.Info, "reader: "+ev.Message)
 		m.status.info("reader: " + ev.Message)
 	case api.EvOpStart:
+		m.hosts.Update(ev)
 		m.remoteOp = ev.Op
 		m.log.add(ev.Time, api.Info, fmt.Sprintf("%s %s started", ev.Op, ev.ID))
 	case api.EvOpDone:

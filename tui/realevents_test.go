@@ -31,9 +31,18 @@ func TestLogCollapsesAFlood(t *testing.T) {
 	if !strings.Contains(v, "(×50) main: page 7 failed its check: writing back") || !strings.Contains(v, "(×50) main: page 11") {
 		t.Errorf("no counts in:\n%s", v)
 	}
+	// Lines about different hosts stay apart: "sub1" is a name, not a number.
+	l.add(t0, api.Info, "sub1: checkpoint save on sub1 done")
+	l.add(t0, api.Info, "sub2: checkpoint save on sub2 done")
+	if len(l.entries) != 5 {
+		t.Errorf("lines about sub1 and sub2 were folded together")
+	}
+	if shapeOf("page 70344 [98528, 98560) on h2") != "page # [#, #) on h2" {
+		t.Errorf("shapeOf = %q", shapeOf("page 70344 [98528, 98560) on h2"))
+	}
 	// Another kind of line, or the same much later, is its own entry.
 	l.add(t0.Add(time.Minute), api.Error, "main: page 7 failed its check: writing back")
-	if len(l.entries) != 4 {
+	if len(l.entries) != 6 {
 		t.Errorf("a repeat a minute later was folded in")
 	}
 }
@@ -68,6 +77,10 @@ func TestHostKeepsLastOperation(t *testing.T) {
 	}
 	if strings.Contains(f, "round 2") {
 		t.Errorf("progress bars outlived op-done:\n%s", f)
+	}
+	m.Update(api.Event{Type: api.EvOpStart, Op: "checkpoint", ID: "ck-5"})
+	if f := frame(m); strings.Contains(f, "last checkpoint") {
+		t.Errorf("the last shares outlived the next op's start:\n%s", f)
 	}
 }
 
