@@ -104,6 +104,8 @@ func (p *parser) step(st *Step, n *yaml.Node, path string, prof *Profile, hosts 
 			return false
 		}
 		st.Text = s
+	case StepFault:
+		p.fault(&st.Fault, n, path, prof, hosts)
 	}
 	return len(p.errs) == before
 }

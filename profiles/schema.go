@@ -14,10 +14,11 @@ var schema = map[string][]string{
 	"checkpoint":            {"dir", "method", "live", "incremental"},
 	"restore":               {"placement"},
 	"restore.placement":     {"single", "hosts"},
-	"scenario[]":            {StepRun, StepCheckpoint, StepRestore, StepVerify, StepPauseForReader},
+	"scenario[]":            {StepRun, StepCheckpoint, StepRestore, StepVerify, StepPauseForReader, StepFault},
 	"scenario[].checkpoint": {"method", "live", "incremental"},
 	"scenario[].restore":    {"from", "placement"},
 	"scenario[].verify":     {"checkpoint"},
+	"scenario[].fault":      {FaultKill, FaultCut, FaultRestoreLink, FaultSlow, "rate"},
 }
 
 // Allowed values of the enumerated keys; docs/profiles.md lists them too.

@@ -88,7 +88,28 @@ const (
 	StepRestore        = "restore"
 	StepVerify         = "verify"
 	StepPauseForReader = "pause-for-reader"
+	StepFault          = "fault"
 )
+
+// Fault actions of a fault step (lab profiles only).
+const (
+	// FaultKill kills the host's agent, as a crash would.
+	FaultKill = "kill"
+	// FaultCut takes the host's link down (netns labs).
+	FaultCut = "cut"
+	// FaultRestoreLink brings a cut link back up (netns labs).
+	FaultRestoreLink = "restore-link"
+	// FaultSlow shapes the host's link to Fault.Rate (netns labs).
+	FaultSlow = "slow"
+)
+
+// Fault is what a fault step does to one host of a lab.
+type Fault struct {
+	Action string // FaultKill, FaultCut, FaultRestoreLink or FaultSlow
+	Host   string
+	// Rate is the link rate in bits/s for FaultSlow, else 0.
+	Rate int64
+}
 
 // Step is one scenario step. Only the fields of its Kind are set.
 type Step struct {
@@ -100,6 +121,7 @@ type Step struct {
 	Restore          api.RestoreRequest    // restore
 	VerifyCheckpoint string                // verify: "" checks the running guest
 	Text             string                // pause-for-reader
+	Fault            Fault                 // fault
 }
 
 // HostNames lists the cluster's host names, main host first: main, sub1 ..
