@@ -32,7 +32,9 @@ type Styles struct {
 // NewStyles builds the styles for a dark or light background.
 func NewStyles(isDark bool) Styles {
 	ld := lipgloss.LightDark(isDark)
-	subtle := ld(lipgloss.Color("244"), lipgloss.Color("245"))
+	// Subtle grey: 240 on light, which 16-colour terminals get as bright
+	// black (8); 244 would become white (7), invisible on a white background.
+	subtle := ld(lipgloss.Color("240"), lipgloss.Color("245"))
 	accent := ld(lipgloss.Color("4"), lipgloss.Color("12"))
 	green := ld(lipgloss.Color("2"), lipgloss.Color("10"))
 	yellow := ld(lipgloss.Color("3"), lipgloss.Color("11"))
