@@ -3,6 +3,7 @@ package faults
 import (
 	"fmt"
 	"io"
+	"regexp"
 	"sort"
 	"strings"
 )
@@ -23,12 +24,17 @@ type Row struct {
 	Problem string
 }
 
+var labDir = regexp.MustCompile(`\S*/hosts/`)
+
 // maxSees bounds the error text in a table cell.
 const maxSees = 220
 
 // cell makes s fit one Markdown table cell.
 func cell(s string) string {
 	s = strings.Join(strings.Fields(s), " ")
+	// Lab directories are temporary: keep the path from the host's data
+	// directory on, so the table is the same on every machine.
+	s = labDir.ReplaceAllString(s, "…/hosts/")
 	s = strings.ReplaceAll(s, "|", "\\|")
 	if len(s) > maxSees {
 		s = s[:maxSees] + "…"
