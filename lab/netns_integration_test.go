@@ -209,7 +209,7 @@ func TestIntegrationNetnsShaping(t *testing.T) {
 	requireNetns(t)
 	const rate = 200_000_000
 	p := netnsProfile(t, 2, "256MiB", "{main: 50%, sub1: 50%}", "200mbit")
-	_, s := startLab(t, p)
+	l, s := startLab(t, p)
 	ctx := context.Background()
 	d, err := s.Checkpoint(ctx, api.CheckpointRequest{Method: "dcres"})
 	if err != nil {
@@ -231,6 +231,28 @@ func TestIntegrationNetnsShaping(t *testing.T) {
 	t.Logf("traditional checkpoint of 128 MiB over a 200 Mbit/s link: %s (floor %s); dcres: %.2fs", took, floor, d.Seconds)
 	if took < floor {
 		t.Errorf("128 MiB crossed a 200 Mbit/s link in %s, faster than the shaping allows (%s)", took, floor)
+	}
+
+	h := l.netns.Hosts[1]
+	qdiscs := func() string {
+		a, _ := run(ctx, "tc", "qdisc", "show", "dev", h.VethBr)
+		b, _ := run(ctx, "tc", "-n", h.NS, "qdisc", "show", "dev", h.VethNS)
+		return string(a) + string(b)
+	}
+	if err := l.SetLinkRate("sub1", 50_000_000); err != nil {
+		t.Fatal(err)
+	}
+	if q := qdiscs(); strings.Count(q, "tbf") != 2 || strings.Count(q, "rate 50Mbit") != 2 {
+		t.Errorf("after SetLinkRate 50 Mbit/s both ends should have that tbf:\n%s", q)
+	}
+	if err := l.SetLinkRate("sub1", 0); err != nil {
+		t.Fatal(err)
+	}
+	if q := qdiscs(); strings.Contains(q, "tbf") {
+		t.Errorf("after SetLinkRate 0 a tbf is left:\n%s", q)
+	}
+	if err := l.SetLinkRate("sub1", 0); err != nil {
+		t.Errorf("removing shaping twice: %v", err)
 	}
 }
 
@@ -359,5 +381,14 @@ func TestIntegrationNetnsStaleCleanup(t *testing.T) {
 	}
 	if !l.Netns || l.Namespace("main") == "" {
 		t.Errorf("the new lab is not a netns lab: %s", l.Note)
+	}
+
+	if err := l.Kill("sub1"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-l.agents[1].done:
+	case <-time.After(5 * time.Second):
+		t.Errorf("agent sub1 still runs after Kill")
 	}
 }
