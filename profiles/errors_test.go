@@ -114,6 +114,10 @@ func TestBrokenFiles(t *testing.T) {
 			{8, 10, []string{"not a duration"}},
 		},
 		"duplicate.yaml": {{4, 3, []string{`duplicate key "memory"`}}},
+		"bad-fault.yaml": {
+			{6, 19, []string{"scenario[1].fault.kill", "host sub9 is not in this lab: main, sub1, sub2"}},
+			{7, 12, []string{"slow needs the link rate", "rate: 10mbit"}},
+		},
 	}
 	files, _ := filepath.Glob("testdata/*.yaml")
 	if len(files) != len(cases) {

@@ -23,7 +23,10 @@ func (p *parser) fault(fl *Fault, n *yaml.Node, path string, prof *Profile, host
 		return
 	}
 	if len(f) == 0 {
-		p.fail(resolve(n), path, faultRule, "fault names no action")
+		// An unknown key was reported already; an empty {} was not.
+		if len(resolve(n).Content) == 0 {
+			p.fail(resolve(n), path, faultRule, "fault names no action")
+		}
 		return
 	}
 	var action field

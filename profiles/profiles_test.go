@@ -80,7 +80,8 @@ func TestDefaultsFilledIn(t *testing.T) {
 	if p.Name != "mini" || p.Source != "dir/mini.yaml" || *p.Lab != (Lab{Hosts: 3}) || p.KnownHosts != defaultKnownHosts {
 		t.Errorf("top-level defaults: %+v", p)
 	}
-	third := 1.0 / 3
+	hosts := 3.0
+	third := 100 / hosts / 100 // as evenSplit computes it, in floats
 	wantVM := VM{Name: "vm", Driver: "synthetic", MemoryBytes: 64 << 20, CPUs: 1,
 		Split:      []Share{{"main", third}, {"sub1", third}, {"sub2", third}},
 		CacheBytes: roundPage(64 << 20 / 10),

@@ -241,15 +241,20 @@ func formatBitRate(n int64) string {
 }
 
 // formatFraction writes a share as a percentage that parses back to the
-// very same fraction: the shortest decimal of f*100 usually does, and when
-// rounding in *100 and /100 disagrees, a neighbouring float does.
+// very same fraction (the loader computes every share as P/100): the
+// shortest decimal of f*100 usually does, and when rounding in *100 and
+// /100 disagrees, a float a few ulps away does.
 func formatFraction(f float64) string {
 	pct := f * 100
-	for _, c := range []float64{pct, math.Nextafter(pct, math.Inf(1)), math.Nextafter(pct, math.Inf(-1))} {
-		s := strconv.FormatFloat(c, 'f', -1, 64)
-		if v, err := units.ParsePercent(s + "%"); err == nil && v/100 == f {
-			return s + "%"
+	up, down := pct, pct
+	for range 8 {
+		for _, c := range []float64{up, down} {
+			s := strconv.FormatFloat(c, 'f', -1, 64)
+			if v, err := units.ParsePercent(s + "%"); err == nil && v/100 == f {
+				return s + "%"
+			}
 		}
+		up, down = math.Nextafter(up, math.Inf(1)), math.Nextafter(down, math.Inf(-1))
 	}
 	return strconv.FormatFloat(pct, 'f', -1, 64) + "%"
 }

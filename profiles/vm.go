@@ -83,11 +83,13 @@ func (p *parser) vm(vm *VM, n *yaml.Node, hosts []string) {
 
 func roundPage(n int64) int64 { return n / api.PageSize * api.PageSize }
 
-// evenSplit gives every host the same share.
+// evenSplit gives every host the same share. It is computed as a
+// percentage over 100, as a written split is, so that `dcres profile show`
+// can write it as a percentage that loads back to the very same share.
 func evenSplit(hosts []string) []Share {
 	out := make([]Share, len(hosts))
 	for i, h := range hosts {
-		out[i] = Share{Host: h, Fraction: 1 / float64(len(hosts))}
+		out[i] = Share{Host: h, Fraction: 100 / float64(len(hosts)) / 100}
 	}
 	return out
 }
