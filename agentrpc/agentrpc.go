@@ -22,6 +22,7 @@ const (
 	Pause         = "ckpt.pause"
 	Save          = "ckpt.save"
 	Resume        = "ckpt.resume"
+	Protect       = "ckpt.protect"
 	Commit        = "ckpt.commit"
 	Abort         = "ckpt.abort"
 	Rollback      = "ckpt.rollback"
@@ -44,6 +45,8 @@ const (
 	PeerFetch     = "peer.fetch"
 	PeerWriteBack = "peer.writeback"
 	PeerPiece     = "peer.piece"
+	PeerReplica   = "peer.replica"
+	PeerFile      = "peer.file"
 )
 
 // MaxPagesPerCall bounds the pages in one peer message (4 MiB of data).
@@ -162,8 +165,10 @@ type VerifyResult struct {
 // pieces of checkpoint ID held by Host (ID "" means the checkpoint being
 // restored; an incremental checkpoint's pages may come from its ancestors).
 type Source struct {
-	Host   string      `json:"host"`
-	ID     string      `json:"id,omitempty"`
+	Host string `json:"host"`
+	ID   string `json:"id,omitempty"`
+	// Of, when set, reads Host's replicas of host Of's pieces (Of is lost).
+	Of     string      `json:"of,omitempty"`
 	Ranges []api.Range `json:"ranges"`
 }
 
@@ -173,6 +178,9 @@ type LoadParams struct {
 	ID       string          `json:"id"`
 	Sources  []Source        `json:"sources"`
 	Manifest json.RawMessage `json:"manifest"`
+	// DeviceFrom, on the main host, is a host holding a replica of the
+	// device state, when this host's own copy is lost.
+	DeviceFrom *ckpt.Replica `json:"device_from,omitempty"`
 }
 
 // LoadResult is what a target loaded.
@@ -211,11 +219,46 @@ type WriteBackParams struct {
 	GFNs        []uint64 `json:"gfns"`
 }
 
-// PieceParams asks a host for the pages of its piece in Ranges.
+// PieceParams asks a host for the pages of its pieces in Ranges; with Of,
+// of its replicas of host Of's pieces.
 type PieceParams struct {
 	VM     string      `json:"vm"`
 	ID     string      `json:"id"`
+	Of     string      `json:"of,omitempty"`
 	Ranges []api.Range `json:"ranges"`
+}
+
+// ProtectParams asks a host to copy its files of checkpoint ID to hosts To.
+type ProtectParams struct {
+	VM string   `json:"vm"`
+	ID string   `json:"id"`
+	To []string `json:"to"`
+}
+
+// ProtectResult lists the copies made.
+type ProtectResult struct {
+	Replicas []ckpt.Replica `json:"replicas"`
+	Bytes    int64          `json:"bytes"`
+}
+
+// ReplicaParams carries a chunk of host Of's file Original to a replica
+// holder; the payload is the chunk at Offset. Last ends the file.
+type ReplicaParams struct {
+	VM       string `json:"vm"`
+	ID       string `json:"id"`
+	Of       string `json:"of"`
+	Original string `json:"original"`
+	Offset   int64  `json:"offset"`
+	Last     bool   `json:"last"`
+}
+
+// FileParams asks for a chunk of a committed checkpoint file.
+type FileParams struct {
+	VM     string `json:"vm"`
+	ID     string `json:"id"`
+	File   string `json:"file"`
+	Offset int64  `json:"offset"`
+	Length int64  `json:"length"`
 }
 
 // PieceResult lists the non-zero pages in the payload, as runs in order.

@@ -153,6 +153,9 @@ type CheckpointRequest struct {
 	Method      string `json:"method"` // "dcres", "traditional", "qemu-stream"
 	Live        bool   `json:"live,omitempty"`
 	Incremental bool   `json:"incremental,omitempty"`
+	// Replicas copies every host's files to this many other hosts, so the
+	// loss of as many hosts' checkpoint directories still restores.
+	Replicas int `json:"replicas,omitempty"`
 }
 
 // HostResult is one host's share of an operation.
@@ -180,6 +183,10 @@ type CheckpointResult struct {
 	// dirty after it, and the bytes saved more than once in all.
 	Rounds     []Round `json:"rounds,omitempty"`
 	BytesAgain int64   `json:"bytes_saved_again,omitempty"`
+	// Redundancy: bytes copied to other hosts, and the time it took (after
+	// the guest resumed, before the commit).
+	ReplicaBytes   int64   `json:"replica_bytes,omitempty"`
+	ReplicaSeconds float64 `json:"replica_seconds,omitempty"`
 }
 
 // Round is one pre-copy round of a live checkpoint.

@@ -44,11 +44,14 @@ type Manifest struct {
 	// range its pieces hold, with the host whose piece holds it: the pages
 	// written, or moved to a new home, since the parent's cut. Every other
 	// page is as in the parent.
-	Contains    []api.Range     `json:"contains,omitempty"`
-	Pieces      []PieceRef      `json:"pieces"`
-	DeviceState *FileRef        `json:"device_state,omitempty"`
-	VMConfig    json.RawMessage `json:"vm_config,omitempty"`
-	Stats       json.RawMessage `json:"stats,omitempty"`
+	Contains    []api.Range `json:"contains,omitempty"`
+	Pieces      []PieceRef  `json:"pieces"`
+	DeviceState *FileRef    `json:"device_state,omitempty"`
+	// Replicas are copies of pieces and device state kept on other hosts, so
+	// that the loss of a host's checkpoint directory still restores.
+	Replicas []Replica       `json:"replicas,omitempty"`
+	VMConfig json.RawMessage `json:"vm_config,omitempty"`
+	Stats    json.RawMessage `json:"stats,omitempty"`
 	// Checksum is the hex xxh3-128 of the compact JSON of the manifest with
 	// Checksum empty. EncodeManifest sets it; DecodeManifest checks it.
 	Checksum string `json:"checksum"`
@@ -70,6 +73,13 @@ type FileRef struct {
 	File   string `json:"file"`
 	Bytes  int64  `json:"bytes"`
 	Digest string `json:"digest"`
+}
+
+// Replica is a copy of host Of's file Original, held by Host as File.
+type Replica struct {
+	Of       string `json:"of"`
+	Original string `json:"original"`
+	FileRef
 }
 
 // EncodeManifest validates m, sets its Checksum and returns the JSON bytes.
@@ -251,6 +261,17 @@ func (m *Manifest) Validate() error {
 		}
 		if p.Pages < 0 || p.ZeroPages < 0 || p.ZeroPages > p.Pages {
 			return bad("piece %d: %d pages, %d zero pages", i, p.Pages, p.ZeroPages)
+		}
+	}
+	for i, r := range m.Replicas {
+		if err := checkFile(fmt.Sprintf("replica %d", i), r.Host, r.File, r.Digest, r.Bytes); err != nil {
+			return err
+		}
+		if !hosts[r.Of] || r.Of == r.Host {
+			return bad("replica %d: a copy of host %q's file on %q", i, r.Of, r.Host)
+		}
+		if err := validFileName(r.Original); err != nil {
+			return bad("replica %d: %v", i, err)
 		}
 	}
 	if d := m.DeviceState; d != nil {

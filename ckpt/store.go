@@ -308,18 +308,31 @@ func (s Store) VerifyLocal(vm, id, host string) ([]Fault, error) {
 			mismatch("header host/vm/id", info.Host+"/"+info.VM+"/"+info.CheckpointID, host+"/"+vm+"/"+id)
 		}
 	}
-	if d := m.DeviceState; d != nil && d.Host == host {
-		path, err := s.Path(vm, id, d.File)
+	checkHashed := func(what string, f FileRef) error {
+		path, err := s.Path(vm, id, f.File)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		dig, n, err := HashFile(path)
 		switch {
 		case err != nil:
 			faults = append(faults, Fault{File: path, Reason: err.Error()})
-		case dig != d.Digest || n != d.Bytes:
+		case dig != f.Digest || n != f.Bytes:
 			faults = append(faults, Fault{File: path, Length: n,
-				Reason: fmt.Sprintf("device state digest %s, %d bytes; manifest says %s, %d bytes", dig, n, d.Digest, d.Bytes)})
+				Reason: fmt.Sprintf("%s digest %s, %d bytes; manifest says %s, %d bytes", what, dig, n, f.Digest, f.Bytes)})
+		}
+		return nil
+	}
+	if d := m.DeviceState; d != nil && d.Host == host {
+		if err := checkHashed("device state", *d); err != nil {
+			return nil, err
+		}
+	}
+	for _, r := range m.Replicas {
+		if r.Host == host {
+			if err := checkHashed("replica of "+r.Of+"'s "+r.Original, r.FileRef); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return faults, nil

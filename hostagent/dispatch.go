@@ -79,6 +79,17 @@ func (a *Agent) serveOperator(ctx context.Context, req *rpc.Request) (any, []byt
 		}
 		res, err := v.save(ctx, p)
 		return res, nil, err
+	case agentrpc.Protect:
+		var p agentrpc.ProtectParams
+		if err := req.Decode(&p); err != nil {
+			return nil, nil, err
+		}
+		v, err := a.vm(p.VM)
+		if err != nil {
+			return nil, nil, err
+		}
+		res, err := v.protect(ctx, p)
+		return res, nil, err
 	case agentrpc.Round:
 		var p agentrpc.SaveParams
 		if err := req.Decode(&p); err != nil {
@@ -304,6 +315,22 @@ func (a *Agent) peerHandler(name, fp string) rpc.Handler {
 			}
 			res, data, err := a.servePiece(p)
 			return res, data, err
+		case agentrpc.PeerReplica:
+			var p agentrpc.ReplicaParams
+			if err := req.Decode(&p); err != nil {
+				return nil, nil, err
+			}
+			if p.Of != name {
+				return nil, nil, &rpc.Error{Code: "forbidden", Message: fmt.Sprintf("peer %s may send only its own files, not %s's", name, p.Of)}
+			}
+			return nil, nil, a.receiveReplica(p, req.Payload)
+		case agentrpc.PeerFile:
+			var p agentrpc.FileParams
+			if err := req.Decode(&p); err != nil {
+				return nil, nil, err
+			}
+			data, err := a.serveFile(p)
+			return nil, data, err
 		}
 		return nil, nil, &rpc.Error{Code: "unknown-method", Message: fmt.Sprintf("peers may not call %q", req.Method)}
 	}

@@ -42,6 +42,11 @@ func (a *Agent) load(ctx context.Context, p agentrpc.LoadParams) (*agentrpc.Load
 		return nil, err
 	}
 	res, err := v.loadPages(ctx, p)
+	if err == nil && p.DeviceFrom != nil {
+		// This host's copy of the device state is lost: bring the replica.
+		d := p.DeviceFrom
+		err = v.fetchFile(ctx, d.Host, p.ID, d.File, d.Original, d.Bytes)
+	}
 	if err != nil {
 		v.close()
 		return nil, err
@@ -82,7 +87,7 @@ func (v *vm) loadPages(ctx context.Context, p agentrpc.LoadParams) (*agentrpc.Lo
 	for _, src := range p.Sources {
 		src := src
 		if src.Host == v.a.cfg.Name {
-			g.Go(func() error { return v.loadLocal(srcID(src, p.ID), src.Ranges, put, prog) })
+			g.Go(func() error { return v.loadLocal(srcID(src, p.ID), src.Of, src.Ranges, put, prog) })
 			continue
 		}
 		// Split the source's ranges into bounded batches pulled in parallel.
@@ -101,7 +106,7 @@ func (v *vm) loadPages(ctx context.Context, p agentrpc.LoadParams) (*agentrpc.Lo
 		for i := 0; i < pullParallel; i++ {
 			g.Go(func() error {
 				for b := range batches {
-					if err := v.pull(gctx, src.Host, srcID(src, p.ID), b, put, prog); err != nil {
+					if err := v.pull(gctx, src.Host, srcID(src, p.ID), src.Of, b, put, prog); err != nil {
 						return err
 					}
 				}
@@ -126,19 +131,19 @@ func srcID(s agentrpc.Source, restored string) string {
 	return restored
 }
 
-func (v *vm) loadLocal(id string, ranges []api.Range, put func(uint64, []byte, bool) error, prog *progress) error {
+func (v *vm) loadLocal(id, of string, ranges []api.Range, put func(uint64, []byte, bool) error, prog *progress) error {
 	for _, rg := range ranges {
 		prog.add(int64(rg.Count) * api.PageSize)
 	}
-	return v.a.eachPage(v.name, id, ranges, func(g uint64, page []byte) error {
+	return v.a.eachPage(v.name, id, of, ranges, func(g uint64, page []byte) error {
 		return put(g, page, false)
 	})
 }
 
 // pull fetches the non-zero pages of ranges from host's piece.
-func (v *vm) pull(ctx context.Context, host, id string, ranges []api.Range, put func(uint64, []byte, bool) error, prog *progress) error {
+func (v *vm) pull(ctx context.Context, host, id, of string, ranges []api.Range, put func(uint64, []byte, bool) error, prog *progress) error {
 	var res agentrpc.PieceResult
-	data, err := v.a.peerPool.call(ctx, host, agentrpc.PeerPiece, agentrpc.PieceParams{VM: v.name, ID: id, Ranges: ranges}, nil, &res)
+	data, err := v.a.peerPool.call(ctx, host, agentrpc.PeerPiece, agentrpc.PieceParams{VM: v.name, ID: id, Of: of, Ranges: ranges}, nil, &res)
 	if err != nil {
 		return err
 	}
@@ -177,7 +182,7 @@ func (a *Agent) servePiece(p agentrpc.PieceParams) (*agentrpc.PieceResult, []byt
 	// The last copy of each page wins; zero pages are left out (the
 	// target's store is zero).
 	latest := map[uint64][]byte{}
-	err := a.eachPage(p.VM, p.ID, p.Ranges, func(g uint64, page []byte) error {
+	err := a.eachPage(p.VM, p.ID, p.Of, p.Ranges, func(g uint64, page []byte) error {
 		latest[g] = append(latest[g][:0], page...)
 		return nil
 	})
@@ -240,12 +245,22 @@ func piecesOf(m *ckpt.Manifest, host string) []string {
 // checkpoint vm/id, piece by piece in order, so the last call for a gfn
 // carries its authoritative copy. Pages all zero in the first piece are
 // left out (a fresh store is zero).
-func (a *Agent) eachPage(vm, id string, ranges []api.Range, fn func(g uint64, page []byte) error) error {
+//
+// With of set (another host, lost), the pages come from this host's
+// replicas of of's pieces.
+func (a *Agent) eachPage(vm, id, of string, ranges []api.Range, fn func(g uint64, page []byte) error) error {
 	m, err := a.store.Load(vm, id)
 	if err != nil {
 		return err
 	}
-	for i, file := range piecesOf(m, a.cfg.Name) {
+	files := piecesOf(m, a.cfg.Name)
+	if of != "" && of != a.cfg.Name {
+		files = nil
+		for _, f := range piecesOf(m, of) {
+			files = append(files, replicaName(of, f))
+		}
+	}
+	for i, file := range files {
 		path, err := a.store.Path(vm, id, file)
 		if err != nil {
 			return err

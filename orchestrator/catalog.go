@@ -3,6 +3,7 @@ package orchestrator
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"sync"
@@ -14,54 +15,68 @@ import (
 	"dcres/ckpt"
 )
 
-// manifests lists the checkpoints committed on every host they name, oldest
-// first: a checkpoint missing anywhere is not listed (it could not be restored).
+// manifests lists the restorable checkpoints, oldest first: those whose
+// files every holder still has, or, where a holder is lost (unreachable, or
+// its directory gone), whose replicas of that holder's files survive. It
+// records which hosts have each checkpoint for the restore planner.
 func (s *Session) manifests(ctx context.Context) ([]*ckpt.Manifest, error) {
 	vm := s.prof.VM.Name
 	var mu sync.Mutex
 	seen := map[string]map[string]*ckpt.Manifest{} // id -> host -> manifest
-	g, gctx := errgroup.WithContext(ctx)
+	var errs []error
+	var wg sync.WaitGroup
 	for name, h := range s.hosts {
-		g.Go(func() error {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
 			var res agentrpc.ListResult
-			if err := h.call(gctx, agentrpc.List, agentrpc.VMParams{VM: vm}, &res); err != nil {
-				return fmt.Errorf("listing checkpoints on %s: %w", name, err)
+			err := h.call(ctx, agentrpc.List, agentrpc.VMParams{VM: vm}, &res)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, fmt.Errorf("listing checkpoints on %s: %w", name, err))
+				return
 			}
 			for _, b := range res.Manifests {
 				m, err := ckpt.DecodeManifest(b)
 				if err != nil {
-					return fmt.Errorf("a manifest on %s: %w", name, err)
+					errs = append(errs, fmt.Errorf("a manifest on %s: %w", name, err))
+					continue
 				}
-				mu.Lock()
 				if seen[m.ID] == nil {
 					seen[m.ID] = map[string]*ckpt.Manifest{}
 				}
 				seen[m.ID][name] = m
-				mu.Unlock()
 			}
-			return nil
-		})
+		}()
 	}
-	if err := g.Wait(); err != nil {
-		return nil, err
+	wg.Wait()
+	if len(errs) == len(s.hosts) && len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	for _, err := range errs {
+		s.emit(api.Event{Type: api.EvLog, Level: api.Warn, Message: err.Error()})
 	}
 	var out []*ckpt.Manifest
-	for _, byHost := range seen {
+	have := map[string]map[string]bool{}
+	for id, byHost := range seen {
 		var m *ckpt.Manifest
 		for _, mm := range byHost {
 			m = mm
 			break
 		}
-		complete := true
-		for _, h := range holders(m) {
-			if byHost[h] == nil || byHost[h].Checksum != m.Checksum {
-				complete = false
-			}
+		has := map[string]bool{}
+		for h, mm := range byHost {
+			has[h] = mm.Checksum == m.Checksum
 		}
-		if complete {
+		if restorable(m, has) {
 			out = append(out, m)
+			have[id] = has
 		}
 	}
+	s.mu.Lock()
+	s.have = have
+	s.mu.Unlock()
 	sort.Slice(out, func(i, j int) bool {
 		if !out[i].Created.Equal(out[j].Created) {
 			return out[i].Created.Before(out[j].Created)
@@ -69,6 +84,42 @@ func (s *Session) manifests(ctx context.Context) ([]*ckpt.Manifest, error) {
 		return out[i].ID < out[j].ID
 	})
 	return out, nil
+}
+
+// restorable: every holder of m has it, or a replica of its files does.
+func restorable(m *ckpt.Manifest, has map[string]bool) bool {
+	for _, h := range holders(m) {
+		if !has[h] && replicaHolder(m, h, has) == "" {
+			return false
+		}
+	}
+	return true
+}
+
+// replicaHolder is a host that has m and holds replicas of lost's files
+// (all of them), or "".
+func replicaHolder(m *ckpt.Manifest, lost string, has map[string]bool) string {
+	need := 0
+	for _, p := range m.Pieces {
+		if p.Host == lost {
+			need++
+		}
+	}
+	if m.DeviceState != nil && m.DeviceState.Host == lost {
+		need++
+	}
+	count := map[string]int{}
+	for _, r := range m.Replicas {
+		if r.Of == lost && has[r.Host] {
+			count[r.Host]++
+		}
+	}
+	for _, h := range sortedKeys(count) {
+		if count[h] >= need {
+			return h
+		}
+	}
+	return ""
 }
 
 func info(m *ckpt.Manifest) api.CheckpointInfo {
@@ -154,7 +205,14 @@ func (s *Session) Verify(ctx context.Context, id string) (*api.VerifyResult, err
 	var mu sync.Mutex
 	g, gctx := errgroup.WithContext(ctx)
 	for _, m := range chain {
-		for _, name := range holders(m) {
+		for _, name := range withReplicaHolders(m) {
+			s.mu.Lock()
+			has := s.have[m.ID][name]
+			s.mu.Unlock()
+			if !has {
+				out.Faults = append(out.Faults, fmt.Sprintf("%s: checkpoint %s is lost there (unreachable, or its directory is gone)%s", name, m.ID, redundancyNote(m, name)))
+				continue
+			}
 			h, err := s.host(name)
 			if err != nil {
 				return nil, err
@@ -239,4 +297,29 @@ func holders(m *ckpt.Manifest) []string {
 		add(m.DeviceState.Host)
 	}
 	return out
+}
+
+// withReplicaHolders is holders plus the hosts holding replicas.
+func withReplicaHolders(m *ckpt.Manifest) []string {
+	out := holders(m)
+	seen := map[string]bool{}
+	for _, h := range out {
+		seen[h] = true
+	}
+	for _, r := range m.Replicas {
+		if !seen[r.Host] {
+			seen[r.Host] = true
+			out = append(out, r.Host)
+		}
+	}
+	return out
+}
+
+func redundancyNote(m *ckpt.Manifest, lost string) string {
+	for _, r := range m.Replicas {
+		if r.Of == lost {
+			return fmt.Sprintf("; its files have a replica on %s, so the checkpoint still restores (dcres repair rebuilds them)", r.Host)
+		}
+	}
+	return ""
 }

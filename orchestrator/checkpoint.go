@@ -2,6 +2,8 @@ package orchestrator
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -37,7 +39,7 @@ func (s *Session) Checkpoint(ctx context.Context, req api.CheckpointRequest) (*a
 	s.mu.Lock()
 	l := s.layout
 	s.seq++
-	id := fmt.Sprintf("%s-%s-%d", req.Method, time.Now().UTC().Format("20060102T150405"), s.seq)
+	id := newID(req.Method, s.seq)
 	s.mu.Unlock()
 	if l.vm == "" {
 		return nil, fmt.Errorf("no VM is running in this session: start it first")
@@ -66,8 +68,16 @@ func (s *Session) Checkpoint(ctx context.Context, req api.CheckpointRequest) (*a
 	if req.Live {
 		m.Live(s.livePolicy())
 	}
+	ring := l.hosts
+	if req.Replicas > 0 {
+		if req.Replicas >= len(ring) {
+			return nil, fmt.Errorf("%d replicas need at least %d hosts; this VM has %d", req.Replicas, req.Replicas+1, len(ring))
+		}
+		m.Protect()
+	}
 	s.emit(api.Event{Type: api.EvOpStart, Op: "checkpoint", ID: id, Message: fmt.Sprintf("checkpoint %s (%s) of %s on %v", id, req.Method, l.vm, savers)})
-	d := &ckptDriver{s: s, l: l, id: id, method: req.Method, live: req.Live, parent: parent, saves: map[string]*agentrpc.SaveResult{}, rounds: map[string]int{}}
+	d := &ckptDriver{s: s, l: l, id: id, method: req.Method, live: req.Live, parent: parent, replicas: req.Replicas, ring: ring,
+		saves: map[string]*agentrpc.SaveResult{}, rounds: map[string]int{}}
 	start := time.Now()
 	run(ctx, m, d.perform, s.emitStep("checkpoint", id))
 	res := d.result(start)
@@ -98,6 +108,12 @@ type ckptDriver struct {
 	method string
 	live   bool
 	parent string // incremental: the checkpoint this one builds on
+
+	replicas      int      // copies of every host's files on other hosts
+	ring          []string // hosts that take copies, in order
+	protected     []ckpt.Replica
+	protectBytes  int64
+	protectedTime float64
 
 	mu       sync.Mutex     // guards rounds (perform runs concurrently)
 	rounds   map[string]int // pre-copy rounds started per host
@@ -173,6 +189,20 @@ func (d *ckptDriver) do(ctx context.Context, msg protocol.Msg) (func(), error) {
 			return nil, err
 		}
 		return func() { d.saves[msg.To] = &res }, nil
+	case protocol.Protect:
+		var res agentrpc.ProtectResult
+		t := time.Now()
+		pctx, cancel := context.WithTimeout(ctx, 30*time.Minute)
+		defer cancel()
+		if _, err := h.conn.Call(pctx, agentrpc.Protect, agentrpc.ProtectParams{VM: d.l.vm, ID: d.id, To: d.replicaTargets(msg.To)}, nil, &res); err != nil {
+			return nil, err
+		}
+		took := time.Since(t).Seconds()
+		return func() {
+			d.protected = append(d.protected, res.Replicas...)
+			d.protectBytes += res.Bytes
+			d.protectedTime = max(d.protectedTime, took)
+		}, nil
 	case protocol.Resume:
 		err := h.call(ctx, agentrpc.Resume, vmp, nil)
 		t := time.Now()
@@ -223,6 +253,7 @@ func (d *ckptDriver) manifestBytes() ([]byte, error) {
 		m.Overrides = append(m.Overrides, sr.Overrides...)
 		m.Contains = append(m.Contains, sr.Contains...)
 	}
+	m.Replicas = d.protected
 	cfg, _ := json.Marshal(d.s.setupParams(d.l))
 	m.VMConfig = cfg
 	b, err := ckpt.EncodeManifest(m)
@@ -265,6 +296,7 @@ func (d *ckptDriver) result(start time.Time) *api.CheckpointResult {
 	if len(d.roundLog) > 0 {
 		res.BytesAgain = res.BytesSaved - d.roundLog[0].Bytes
 	}
+	res.ReplicaBytes, res.ReplicaSeconds = d.protectBytes, d.protectedTime
 	return res
 }
 
@@ -293,4 +325,28 @@ func (s *Session) emitStep(op, id string) func(protocol.Msg, error) {
 // cutting it by a tenth.
 func (s *Session) livePolicy() protocol.Policy {
 	return protocol.Policy{MaxRounds: 5, TargetBytes: 4 << 20 * int64(len(s.order)), Shrink: 0.9}
+}
+
+// replicaTargets are the hosts that keep copies of host's files: the next
+// ones around the ring of the VM's hosts.
+func (d *ckptDriver) replicaTargets(host string) []string {
+	at := 0
+	for i, h := range d.ring {
+		if h == host {
+			at = i
+		}
+	}
+	var out []string
+	for k := 1; k <= d.replicas; k++ {
+		out = append(out, d.ring[(at+k)%len(d.ring)])
+	}
+	return out
+}
+
+// newID names a checkpoint: method, time, and a random part, so that two
+// coordinators of one VM never pick the same name in the same second.
+func newID(method string, seq int) string {
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%s-%s-%d%s", method, time.Now().UTC().Format("20060102T150405"), seq, hex.EncodeToString(b[:]))
 }

@@ -68,7 +68,16 @@ type restorePlan struct {
 type sourceRanges struct {
 	host   string
 	id     string // the checkpoint whose piece on host holds the pages
+	of     string // set when host serves its replica of this host's pieces
 	ranges []api.Range
+}
+
+// of0 is the host whose pieces these are.
+func (s sourceRanges) of0() string {
+	if s.of != "" {
+		return s.of
+	}
+	return s.host
 }
 
 // chunkPages is the unit the planner moves pages in when it must move them

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -49,6 +50,16 @@ func (s *Session) Restore(ctx context.Context, req api.RestoreRequest) (*api.Res
 	if err := s.checkCapacity(rp); err != nil {
 		return nil, fmt.Errorf("restore of %s refused before anything started: %w", m.ID, err)
 	}
+	alive := s.alive(ctx)
+	for _, t := range rp.hosts {
+		if !alive[t] {
+			return nil, fmt.Errorf("restore of %s refused before anything started: target host %s does not answer; choose a placement without it, e.g. --placement single:%s", m.ID, t, rp.main)
+		}
+	}
+	deviceFrom, err := s.useReplicas(chain, rp, alive)
+	if err != nil {
+		return nil, fmt.Errorf("restore of %s refused before anything started: %w", m.ID, err)
+	}
 	placementName := req.Placement
 	if placementName == "" {
 		placementName = "same"
@@ -64,9 +75,12 @@ func (s *Session) Restore(ctx context.Context, req api.RestoreRequest) (*api.Res
 	s.mu.Lock()
 	old := s.layout
 	s.mu.Unlock()
-	oldHosts := old.hosts
-	if old.vm == "" {
-		oldHosts = nil
+	var oldHosts []string
+	for _, h := range old.hosts {
+		// A host that is gone has no guest to stop.
+		if old.vm != "" && alive[h] {
+			oldHosts = append(oldHosts, h)
+		}
 	}
 	mach, err := protocol.NewRestore(rp.main, rp.hosts, oldHosts)
 	if err != nil {
@@ -80,11 +94,11 @@ func (s *Session) Restore(ctx context.Context, req api.RestoreRequest) (*api.Res
 	}
 	// Every host that holds a piece must know the targets as peers, even a
 	// host that is no target.
-	if err := s.introduceAll(ctx, m.VM); err != nil {
+	if err := s.introduceAll(ctx, m.VM, alive); err != nil {
 		return nil, err
 	}
 	s.emit(api.Event{Type: api.EvOpStart, Op: "restore", ID: m.ID, Message: fmt.Sprintf("restore of %s onto %v (%s)", m.ID, rp.hosts, placementName)})
-	d := &restoreDriver{s: s, m: m, manifest: manifest, rp: rp, l: nl, loads: map[string]*agentrpc.LoadResult{}}
+	d := &restoreDriver{s: s, m: m, manifest: manifest, rp: rp, l: nl, loads: map[string]*agentrpc.LoadResult{}, deviceFrom: deviceFrom}
 	start := time.Now()
 	run(ctx, mach, d.perform, s.emitStep("restore", m.ID))
 	res := &api.RestoreResult{ID: m.ID, Placement: placementName, Seconds: time.Since(start).Seconds(), Plan: &rp.api}
@@ -127,10 +141,13 @@ func (s *Session) checkCapacity(rp *restorePlan) error {
 	return nil
 }
 
-func (s *Session) introduceAll(ctx context.Context, vm string) error {
+func (s *Session) introduceAll(ctx context.Context, vm string, alive map[string]bool) error {
 	peers := s.peers()
 	g, gctx := errgroup.WithContext(ctx)
-	for _, h := range s.hosts {
+	for name, h := range s.hosts {
+		if !alive[name] {
+			continue
+		}
 		g.Go(func() error {
 			return h.call(gctx, agentrpc.Introduce, agentrpc.IntroduceParams{VM: vm, Peers: peers}, nil)
 		})
@@ -146,6 +163,9 @@ type restoreDriver struct {
 	l        layout
 	loads    map[string]*agentrpc.LoadResult
 	stopped  bool
+	// deviceFrom is the replica of the device state, when the main host's
+	// own copy is lost.
+	deviceFrom *ckpt.Replica
 }
 
 func (d *restoreDriver) perform(ctx context.Context, msg protocol.Msg) (func(), int64, error) {
@@ -169,8 +189,11 @@ func (d *restoreDriver) do(ctx context.Context, msg protocol.Msg) (func(), error
 		}, err
 	case protocol.Load:
 		p := agentrpc.LoadParams{Setup: d.s.setupParams(d.l), ID: d.m.ID, Manifest: d.manifest}
+		if msg.To == d.rp.main {
+			p.DeviceFrom = d.deviceFrom
+		}
 		for _, sr := range d.rp.sources[msg.To] {
-			p.Sources = append(p.Sources, agentrpc.Source{Host: sr.host, ID: sr.id, Ranges: sr.ranges})
+			p.Sources = append(p.Sources, agentrpc.Source{Host: sr.host, ID: sr.id, Of: sr.of, Ranges: sr.ranges})
 		}
 		var res agentrpc.LoadResult
 		// Loading a large share may take long; it has its own deadline.
@@ -244,4 +267,80 @@ func (s *Session) chain(ctx context.Context, m *ckpt.Manifest) ([]*ckpt.Manifest
 		chain[i], chain[j] = chain[j], chain[i]
 	}
 	return chain, nil
+}
+
+// alive pings every host (briefly) and says which answer.
+func (s *Session) alive(ctx context.Context) map[string]bool {
+	out := map[string]bool{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for name, h := range s.hosts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			h.ping(ctx)
+			h.mu.Lock()
+			ok := h.connected
+			h.mu.Unlock()
+			mu.Lock()
+			out[name] = ok
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+// useReplicas points every source whose host lost the checkpoint (or does
+// not answer) at a host holding replicas of its files, and finds the device
+// state's replica when the main host's own copy is lost.
+func (s *Session) useReplicas(chain []*ckpt.Manifest, rp *restorePlan, alive map[string]bool) (*ckpt.Replica, error) {
+	s.mu.Lock()
+	have := s.have
+	s.mu.Unlock()
+	byID := map[string]*ckpt.Manifest{}
+	for _, c := range chain {
+		byID[c.ID] = c
+	}
+	has := func(id string) map[string]bool {
+		out := map[string]bool{}
+		for h, ok := range have[id] {
+			out[h] = ok && alive[h]
+		}
+		return out
+	}
+	for t, srcs := range rp.sources {
+		for i, sr := range srcs {
+			id := sr.id
+			if id == "" {
+				id = chain[len(chain)-1].ID
+			}
+			hs := has(id)
+			if hs[sr.host] {
+				continue
+			}
+			holder := replicaHolder(byID[id], sr.host, hs)
+			if holder == "" {
+				return nil, fmt.Errorf("host %s lost its part of checkpoint %s and no replica of it survives", sr.host, id)
+			}
+			srcs[i].of, srcs[i].host = sr.host, holder
+			s.emit(api.Event{Type: api.EvLog, Level: api.Warn, Message: fmt.Sprintf("%s's part of %s is lost: restoring it from the replica on %s", sr.of0(), id, holder)})
+		}
+		rp.sources[t] = srcs
+	}
+	m := chain[len(chain)-1]
+	if m.DeviceState == nil {
+		return nil, nil
+	}
+	hs := has(m.ID)
+	if hs[m.DeviceState.Host] {
+		return nil, nil
+	}
+	for _, r := range m.Replicas {
+		if r.Of == m.DeviceState.Host && r.Original == m.DeviceState.File && hs[r.Host] {
+			rep := r
+			return &rep, nil
+		}
+	}
+	return nil, fmt.Errorf("the device state of %s on %s is lost and has no replica", m.ID, m.DeviceState.Host)
 }

@@ -47,10 +47,12 @@ type Session struct {
 	stats  map[string]api.HostStats
 	guest  *api.GuestStatus
 	last   map[string]string // last checkpoint id by method, and "" for any
+	seq    int
 	// lastCut is the checkpoint whose cut the hosts' written-since marks
 	// start from: the last one committed, or restored.
-	seq     int
 	lastCut string
+	// have records, per checkpoint, which hosts have it (see manifests).
+	have map[string]map[string]bool
 }
 
 // layout is where the VM's pages live now.

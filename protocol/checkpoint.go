@@ -10,6 +10,7 @@ const (
 	PhasePreCopy    Phase = "pre-copy"
 	PhasePausing    Phase = "pausing"
 	PhaseSaving     Phase = "saving"
+	PhaseProtecting Phase = "protecting"
 	PhaseCommitting Phase = "committing"
 	PhaseCleaning   Phase = "cleaning up"
 	PhaseLoading    Phase = "loading"
@@ -23,9 +24,10 @@ const (
 // Main is the host that runs the guest; Savers are the hosts that write a
 // piece (every host for dcres, the main host alone for traditional).
 type Checkpoint struct {
-	main   string
-	savers []string
-	live   *Policy
+	main    string
+	savers  []string
+	live    *Policy
+	protect bool
 
 	round     int     // pre-copy rounds done
 	dirty     int64   // bytes dirty after the last round, all hosts
@@ -84,6 +86,11 @@ func (c *Checkpoint) Live(p Policy) {
 	c.live = &p
 	c.phase = PhasePreCopy
 }
+
+// Protect adds a redundancy phase: once every save returned and the guest
+// runs again, every saver copies its piece to other hosts; only then is the
+// checkpoint committed, so a listed checkpoint always has its redundancy.
+func (c *Checkpoint) Protect() { c.protect = true }
 
 // Rounds reports the dirty bytes after each pre-copy round.
 func (c *Checkpoint) Rounds() []int64 { return append([]int64(nil), c.rounds...) }
@@ -212,10 +219,29 @@ func (c *Checkpoint) Step(r Reply) []Msg {
 			}
 			return out
 		}
-		c.phase = PhaseCommitting
-		for _, h := range c.savers {
-			c.out.send(&out, Msg{To: h, Kind: Commit})
+		if c.protect {
+			c.phase = PhaseProtecting
+			for _, h := range c.savers {
+				c.out.send(&out, Msg{To: h, Kind: Protect})
+			}
+			return out
 		}
+		c.commit(&out)
+	case Protect:
+		if r.Err != nil {
+			c.errs = append(c.errs, HostError{r.From, r.Kind, r.Err})
+		}
+		if c.out.has(Protect) {
+			return nil
+		}
+		if len(c.errs) > 0 {
+			c.phase = PhaseCleaning
+			for _, h := range c.savers {
+				c.out.send(&out, Msg{To: h, Kind: Abort})
+			}
+			return out
+		}
+		c.commit(&out)
 	case Commit:
 		c.replied[r.From] = true
 		if r.Err != nil {
@@ -252,6 +278,13 @@ func (c *Checkpoint) Step(r Reply) []Msg {
 		c.phase = PhaseFailed
 	}
 	return out
+}
+
+func (c *Checkpoint) commit(out *[]Msg) {
+	c.phase = PhaseCommitting
+	for _, h := range c.savers {
+		c.out.send(out, Msg{To: h, Kind: Commit})
+	}
 }
 
 func (c *Checkpoint) resume(out *[]Msg) {

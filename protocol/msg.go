@@ -15,6 +15,7 @@ const (
 	Pause    Kind = "pause"    // main: pause the guest and quiesce paging
 	Save     Kind = "save"     // every saver: write its piece under a partial name
 	Resume   Kind = "resume"   // main: resume the guest (idempotent)
+	Protect  Kind = "protect"  // every saver: copy its piece to other hosts (redundancy), guest running
 	Commit   Kind = "commit"   // every saver: rename partials, write the manifest
 	Abort    Kind = "abort"    // every saver: remove partial files (idempotent)
 	Rollback Kind = "rollback" // every saver: delete the checkpoint, committed or partial

@@ -76,6 +76,10 @@ func (s *sim) deliver(m Msg) Reply {
 		if !fails {
 			s.hosts[m.To].paused = false
 		}
+	case Protect:
+		if !h.partial {
+			s.fatalf("protect on %s without a saved piece", m.To)
+		}
 	case Commit:
 		if !fails || s.rng.Intn(3) == 0 {
 			if !h.partial {
@@ -184,6 +188,9 @@ func TestCheckpointSimulation(t *testing.T) {
 		c, err := NewCheckpoint("main", savers)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if rng.Intn(3) == 0 {
+			c.Protect()
 		}
 		live := rng.Intn(2) == 0
 		if live {
