@@ -36,7 +36,7 @@ type Store struct {
 	// epoch marks pages written since the last checkpoint's cut, for
 	// incremental checkpoints; written serves the rounds of one checkpoint.
 	epoch *bitmap
-	count   atomic.Uint64
+	count atomic.Uint64
 
 	closeMu sync.Mutex
 	closed  bool
