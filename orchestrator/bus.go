@@ -13,7 +13,14 @@ type bus struct {
 	mu     sync.Mutex
 	subs   map[*sub]bool
 	closed bool
+	// sticky holds the latest event of each state type, given to every new
+	// subscriber first, so a console that opens late still sees the hosts,
+	// the guest, the memory map and the checkpoint list.
+	sticky map[string]api.Event
 }
+
+// stickyTypes are the events that describe state rather than happenings.
+var stickyTypes = map[string]bool{api.EvHosts: true, api.EvGuest: true, api.EvMemMap: true, api.EvCheckpoints: true}
 
 type sub struct {
 	ch    chan api.Event
@@ -27,7 +34,7 @@ type sub struct {
 // maxQueuedSamples is how many samples may wait for a slow subscriber.
 const maxQueuedSamples = 64
 
-func newBus() *bus { return &bus{subs: map[*sub]bool{}} }
+func newBus() *bus { return &bus{subs: map[*sub]bool{}, sticky: map[string]api.Event{}} }
 
 func isSample(ev api.Event) bool {
 	return ev.Type == api.EvHosts || ev.Type == api.EvGuest || ev.Type == api.EvProgress
@@ -42,6 +49,11 @@ func (b *bus) subscribe() (<-chan api.Event, func()) {
 		return s.ch, func() {}
 	}
 	b.subs[s] = true
+	for _, t := range []string{api.EvHosts, api.EvGuest, api.EvMemMap, api.EvCheckpoints} {
+		if ev, ok := b.sticky[t]; ok {
+			s.push(ev)
+		}
+	}
 	b.mu.Unlock()
 	go s.pump()
 	return s.ch, func() {
@@ -55,6 +67,9 @@ func (b *bus) subscribe() (<-chan api.Event, func()) {
 func (b *bus) publish(ev api.Event) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if stickyTypes[ev.Type] {
+		b.sticky[ev.Type] = ev
+	}
 	for s := range b.subs {
 		s.push(ev)
 	}

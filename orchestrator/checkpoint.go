@@ -79,6 +79,7 @@ func (s *Session) Checkpoint(ctx context.Context, req api.CheckpointRequest) (*a
 	d := &ckptDriver{s: s, l: l, id: id, method: req.Method, live: req.Live, parent: parent, replicas: req.Replicas, ring: ring,
 		saves: map[string]*agentrpc.SaveResult{}, rounds: map[string]int{}}
 	start := time.Now()
+	d.started = start
 	run(ctx, m, d.perform, s.emitStep("checkpoint", id))
 	res := d.result(start)
 	if err := m.Err(); err != nil && !m.Committed() {
@@ -121,7 +122,9 @@ type ckptDriver struct {
 	roundLog []api.Round
 
 	pause    agentrpc.PauseResult
+	started  time.Time
 	pausedAt time.Time
+	savedAt  time.Time
 	resumed  time.Time
 	saves    map[string]*agentrpc.SaveResult
 	manifest []byte
@@ -188,7 +191,7 @@ func (d *ckptDriver) do(ctx context.Context, msg protocol.Msg) (func(), error) {
 		if err := h.call(ctx, agentrpc.Save, agentrpc.SaveParams{VM: d.l.vm, ID: d.id, Method: d.method, Live: d.live, Round: round, Incremental: d.parent != ""}, &res); err != nil {
 			return nil, err
 		}
-		return func() { d.saves[msg.To] = &res }, nil
+		return func() { d.saves[msg.To], d.savedAt = &res, time.Now() }, nil
 	case protocol.Protect:
 		var res agentrpc.ProtectResult
 		t := time.Now()
@@ -254,6 +257,13 @@ func (d *ckptDriver) manifestBytes() ([]byte, error) {
 		m.Contains = append(m.Contains, sr.Contains...)
 	}
 	m.Replicas = d.protected
+	// The figures the list shows; the pause ends when the last save returned
+	// (the guest resumes then), which is before this commit.
+	stats, _ := json.Marshal(map[string]float64{
+		"seconds":       time.Since(d.started).Seconds(),
+		"pause_seconds": d.savedAt.Sub(d.pausedAt).Seconds(),
+	})
+	m.Stats = stats
 	cfg, _ := json.Marshal(d.s.setupParams(d.l))
 	m.VMConfig = cfg
 	b, err := ckpt.EncodeManifest(m)
