@@ -4,7 +4,7 @@ BIN       := bin/dcres
 GUEST_DIR := build/guest
 PROFILE   ?= profiles/lab-local.yaml
 
-.PHONY: all build lab run guest test check unit integration fuzz bench clean
+.PHONY: all build lab run guest test check unit integration fuzz bench faults clean
 
 all: build
 
@@ -51,3 +51,7 @@ bench: build
 
 clean:
 	rm -rf bin build
+
+# The fault matrix: every row run for real, the table written to docs/faults.md.
+faults:
+	$(GO) test -count=1 -timeout 10m -run IntegrationFault ./faults -args -faults.doc=$(CURDIR)/docs/faults.md

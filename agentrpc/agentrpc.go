@@ -153,6 +153,8 @@ type CommitParams struct {
 // ListResult is a host's committed checkpoints of a VM.
 type ListResult struct {
 	Manifests []json.RawMessage `json:"manifests"`
+	// Damaged maps checkpoint ids whose manifest here is unreadable to why.
+	Damaged map[string]string `json:"damaged,omitempty"`
 }
 
 // VerifyResult is a host's digest check of its part of a checkpoint.

@@ -210,6 +210,31 @@ func (s Store) List(vm string) ([]*Manifest, error) {
 	return out, nil
 }
 
+// Damaged lists the checkpoints of vm whose manifest is present but cannot
+// be read or fails its checks (List leaves them out), with why.
+func (s Store) Damaged(vm string) (map[string]error, error) {
+	if err := ValidName("vm", vm); err != nil {
+		return nil, err
+	}
+	ents, err := os.ReadDir(filepath.Join(s.Root, vm))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("ckpt: list %s: %w", vm, err)
+	}
+	out := map[string]error{}
+	for _, e := range ents {
+		if !e.IsDir() || ValidName("id", e.Name()) != nil {
+			continue
+		}
+		if _, err := s.Load(vm, e.Name()); err != nil && !errors.Is(err, ErrNotFound) {
+			out[e.Name()] = err
+		}
+	}
+	return out, nil
+}
+
 // CleanPartials is for agent start: it removes every checkpoint directory
 // without a manifest, and stray partial and tmp files inside committed
 // ones. It returns the paths it removed.

@@ -89,6 +89,8 @@ func (a *Agent) Serve(ctx context.Context, ln net.Listener) error {
 		HostKey:   a.hostKey,
 		Authorize: a.authorize,
 		Logf:      a.cfg.Logf,
+		// `ssh -p PORT host dcres info` works with the OpenSSH client.
+		Exec: transport.AgentCommands(a.cfg.Name, Version, a.hostKey.PublicKey()),
 	})
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

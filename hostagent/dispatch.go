@@ -162,6 +162,16 @@ func (a *Agent) serveOperator(ctx context.Context, req *rpc.Request) (any, []byt
 			return nil, nil, err
 		}
 		res := agentrpc.ListResult{}
+		damaged, err := a.store.Damaged(p.VM)
+		if err != nil {
+			return nil, nil, err
+		}
+		for id, why := range damaged {
+			if res.Damaged == nil {
+				res.Damaged = map[string]string{}
+			}
+			res.Damaged[id] = why.Error()
+		}
 		for _, m := range ms {
 			b, err := ckpt.EncodeManifest(m)
 			if err != nil {

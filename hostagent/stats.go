@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"dcres/agentrpc"
@@ -120,4 +121,30 @@ func procStatusKB(key, path string) int64 {
 		}
 	}
 	return 0
+}
+
+// limitLog returns a reporter of page errors that sends at most one line a
+// second to the operators, with the count of those it folded in: a lost
+// home makes every access fail, and the log must stay readable.
+func (a *Agent) limitLog(level api.Level, what string) func(gfn uint64, err error) {
+	var mu sync.Mutex
+	var last time.Time
+	folded := 0
+	return func(gfn uint64, err error) {
+		mu.Lock()
+		now := time.Now()
+		if now.Sub(last) < time.Second {
+			folded++
+			mu.Unlock()
+			return
+		}
+		n := folded
+		folded, last = 0, now
+		mu.Unlock()
+		more := ""
+		if n > 0 {
+			more = fmt.Sprintf(" (and %d more errors in the last second)", n)
+		}
+		a.logf(level, "%s: page %d failed its check: %v%s", what, gfn, err, more)
+	}
 }

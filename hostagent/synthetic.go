@@ -35,9 +35,7 @@ func newSyntheticGuest(v *vm) (*syntheticGuest, error) {
 	g, err := synthetic.New(synthetic.Config{
 		MemoryBytes: p.MemoryBytes, Pattern: p.Workload.Pattern, DirtyRate: p.Workload.DirtyRate,
 		ReadRate: p.Workload.ReadRate, Seed: p.Workload.Seed, HotFraction: p.Workload.HotFraction,
-		OnError: func(gfn uint64, err error) {
-			v.a.logf(api.Error, "guest %s: page %d failed its check: %v", p.VM, gfn, err)
-		},
+		OnError: v.a.limitLog(api.Error, "guest "+p.VM),
 	}, pg)
 	if err != nil {
 		pg.Close()

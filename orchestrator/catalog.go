@@ -23,6 +23,7 @@ func (s *Session) manifests(ctx context.Context) ([]*ckpt.Manifest, error) {
 	vm := s.prof.VM.Name
 	var mu sync.Mutex
 	seen := map[string]map[string]*ckpt.Manifest{} // id -> host -> manifest
+	damaged := map[string][]string{}               // id -> "host: why"
 	var errs []error
 	var wg sync.WaitGroup
 	for name, h := range s.hosts {
@@ -36,6 +37,9 @@ func (s *Session) manifests(ctx context.Context) ([]*ckpt.Manifest, error) {
 			if err != nil {
 				errs = append(errs, fmt.Errorf("listing checkpoints on %s: %w", name, err))
 				return
+			}
+			for id, why := range res.Damaged {
+				damaged[id] = append(damaged[id], fmt.Sprintf("%s: %s", name, why))
 			}
 			for _, b := range res.Manifests {
 				m, err := ckpt.DecodeManifest(b)
@@ -76,6 +80,7 @@ func (s *Session) manifests(ctx context.Context) ([]*ckpt.Manifest, error) {
 	}
 	s.mu.Lock()
 	s.have = have
+	s.damaged = damaged
 	s.mu.Unlock()
 	sort.Slice(out, func(i, j int) bool {
 		if !out[i].Created.Equal(out[j].Created) {

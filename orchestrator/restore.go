@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -215,7 +216,7 @@ func (s *Session) resolve(ctx context.Context, from string) (*ckpt.Manifest, err
 	if err != nil {
 		return nil, err
 	}
-	if len(list) == 0 {
+	if len(list) == 0 && (from == "" || strings.HasPrefix(from, "last")) {
 		return nil, fmt.Errorf("there is no committed checkpoint of VM %s to restore: take one first", s.prof.VM.Name)
 	}
 	if from == "" {
@@ -234,6 +235,13 @@ func (s *Session) resolve(ctx context.Context, from string) (*ckpt.Manifest, err
 		if m.ID == from {
 			return m, nil
 		}
+	}
+	s.mu.Lock()
+	why := s.damaged[from]
+	s.mu.Unlock()
+	if len(why) > 0 {
+		sort.Strings(why)
+		return nil, fmt.Errorf("checkpoint %s cannot be used: its manifest is damaged on %s", from, strings.Join(why, "; "))
 	}
 	return nil, fmt.Errorf("checkpoint %q is not among the committed checkpoints of VM %s (see dcres ls)", from, s.prof.VM.Name)
 }

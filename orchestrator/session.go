@@ -51,8 +51,10 @@ type Session struct {
 	// lastCut is the checkpoint whose cut the hosts' written-since marks
 	// start from: the last one committed, or restored.
 	lastCut string
-	// have records, per checkpoint, which hosts have it (see manifests).
-	have map[string]map[string]bool
+	// have records, per checkpoint, which hosts have it, and damaged which
+	// hosts hold a manifest of it they cannot read (see manifests).
+	have    map[string]map[string]bool
+	damaged map[string][]string
 }
 
 // layout is where the VM's pages live now.
