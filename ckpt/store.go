@@ -229,7 +229,7 @@ func (s Store) Damaged(vm string) (map[string]error, error) {
 			continue
 		}
 		if _, err := s.Load(vm, e.Name()); err != nil && !errors.Is(err, ErrNotFound) {
-			out[e.Name()] = err
+			out[e.Name()] = fmt.Errorf("%s: %w", filepath.Join(s.Root, vm, e.Name(), manifestName), err)
 		}
 	}
 	return out, nil
