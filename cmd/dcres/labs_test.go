@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -233,7 +234,14 @@ func TestE2ELabs(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end: runs agent processes")
 	}
-	for _, lab := range guides(t) {
+	g := guides(t)
+	paths := make([]string, 0, len(g))
+	for path := range g {
+		paths = append(paths, path)
+	}
+	sort.Strings(paths) // lab 1 first, as a class would run them
+	for _, path := range paths {
+		lab := g[path]
 		p, _ := profiles.Embedded(lab)
 		if p == nil || p.VM.Driver != "synthetic" {
 			continue
