@@ -14,6 +14,8 @@ func cmdCheckpoint(ctx context.Context, args []string) error {
 	c := addCommon(fs)
 	method := fs.String("method", "dcres", "dcres (every host saves its own pages) or traditional (gather to the main host)")
 	live := fs.Bool("live", false, "live checkpoint (pre-copy rounds while the guest runs)")
+	incremental := fs.Bool("incremental", false, "save only what changed since the last checkpoint (its parent)")
+	replicas := fs.Int("replicas", 0, "copy every host's files to this many other hosts, so a lost host still restores")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -27,7 +29,7 @@ func cmdCheckpoint(ctx context.Context, args []string) error {
 		return err
 	}
 	defer s.Close()
-	res, err := s.Checkpoint(ctx, api.CheckpointRequest{Method: *method, Live: *live})
+	res, err := s.Checkpoint(ctx, api.CheckpointRequest{Method: *method, Live: *live, Incremental: *incremental, Replicas: *replicas})
 	if err != nil {
 		return err
 	}

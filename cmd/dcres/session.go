@@ -95,6 +95,9 @@ func startLab(ctx context.Context, p *profiles.Profile, dir string, logf func(st
 	if err != nil {
 		return nil, err
 	}
+	if l.Note != "" {
+		fmt.Fprintf(os.Stderr, "lab: %s\n", l.Note)
+	}
 	s := &session{prof: p, lab: l, cleanup: []func(){func() { l.Close() }}}
 	hk, err := transport.KnownHosts(l.KnownHosts)
 	if err != nil {
