@@ -135,6 +135,17 @@ type SaveResult struct {
 	Dirty int64 `json:"dirty,omitempty"`
 	// Contains is, for an incremental checkpoint, the home pages saved.
 	Contains []api.Range `json:"contains,omitempty"`
+	// Base is the checkpoint whose cut this host's written-since marks start
+	// from (the last committed or restored here): an incremental checkpoint
+	// is valid only if every host's base is its parent.
+	Base string `json:"base,omitempty"`
+}
+
+// DescribeResult is a running VM's setup and the checkpoint its written-since
+// marks start from.
+type DescribeResult struct {
+	Setup SetupParams `json:"setup"`
+	Base  string      `json:"base,omitempty"`
 }
 
 // CkptParams names one checkpoint of a VM.

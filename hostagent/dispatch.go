@@ -58,7 +58,11 @@ func (a *Agent) serveOperator(ctx context.Context, req *rpc.Request) (any, []byt
 		a.stopVM(p.VM)
 		return nil, nil, nil
 	case agentrpc.Describe:
-		return withVM(a, req, func(v *vm) (any, error) { return v.setup, nil })
+		return withVM(a, req, func(v *vm) (any, error) {
+			v.mu.Lock()
+			defer v.mu.Unlock()
+			return agentrpc.DescribeResult{Setup: v.setup, Base: v.base}, nil
+		})
 	case agentrpc.Stats:
 		return withVM(a, req, func(v *vm) (any, error) { return v.stats(), nil })
 	case agentrpc.Pause:

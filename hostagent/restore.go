@@ -120,6 +120,9 @@ func (v *vm) loadPages(ctx context.Context, p agentrpc.LoadParams) (*agentrpc.Lo
 	// The restored checkpoint is the cut the next incremental one builds on.
 	v.store.TakeWritten()
 	v.store.TakeEpoch()
+	v.mu.Lock()
+	v.base = p.ID
+	v.mu.Unlock()
 	prog.finish()
 	return res, nil
 }

@@ -98,6 +98,9 @@ func (v *vm) save(ctx context.Context, p agentrpc.SaveParams) (*agentrpc.SaveRes
 		res.DeviceState = ds
 	}
 	res.Seconds = time.Since(start).Seconds()
+	v.mu.Lock()
+	res.Base = v.base
+	v.mu.Unlock()
 	return res, nil
 }
 
@@ -347,6 +350,9 @@ func (v *vm) endEpoch(id string, committed bool) {
 	v.mu.Lock()
 	runs := v.epochs[id]
 	delete(v.epochs, id)
+	if committed {
+		v.base = id
+	}
 	v.mu.Unlock()
 	if !committed {
 		v.store.RestoreEpoch(runs)

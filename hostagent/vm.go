@@ -36,6 +36,8 @@ type vm struct {
 	started time.Time
 	// epochs: pages each open checkpoint took as written since the last cut
 	epochs map[string][]pager.Run
+	// base is the checkpoint of the last cut: committed, or restored.
+	base string
 	// last sample, for rates
 	lastAt      time.Time
 	lastStats   pagingStats

@@ -191,6 +191,10 @@ func (d *ckptDriver) do(ctx context.Context, msg protocol.Msg) (func(), error) {
 		if err := h.call(ctx, agentrpc.Save, agentrpc.SaveParams{VM: d.l.vm, ID: d.id, Method: d.method, Live: d.live, Round: round, Incremental: d.parent != ""}, &res); err != nil {
 			return nil, err
 		}
+		if d.parent != "" && res.Base != d.parent {
+			// The host's marks start elsewhere: the increment would miss pages.
+			return nil, fmt.Errorf("its pages written since a cut are counted from %q, not from the parent %s: take a full checkpoint", res.Base, d.parent)
+		}
 		return func() { d.saves[msg.To], d.savedAt = &res, time.Now() }, nil
 	case protocol.Protect:
 		var res agentrpc.ProtectResult

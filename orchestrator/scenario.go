@@ -20,6 +20,8 @@ type StepResult struct {
 	Parent           string           `json:"parent,omitempty"`
 	Rounds           []api.Round      `json:"rounds,omitempty"`
 	BytesAgain       *int64           `json:"bytes_saved_again,omitempty"`
+	ReplicaBytes     int64            `json:"replica_bytes,omitempty"`
+	ReplicaSeconds   float64          `json:"replica_seconds,omitempty"`
 	ID               string           `json:"id,omitempty"`
 	Placement        string           `json:"placement,omitempty"`
 	Seconds          float64          `json:"seconds"`
@@ -33,13 +35,31 @@ type StepResult struct {
 	Text             string           `json:"text,omitempty"`
 }
 
+// Hooks are what a scenario may need beyond the controller. Either may be nil.
+type Hooks struct {
+	// Reader waits for the reader to go on after a pause-for-reader step;
+	// without it such steps are skipped.
+	Reader func(ctx context.Context, text string) error
+	// Faults carries out fault steps (a lab implements it).
+	Faults Faults
+}
+
+// Faults injects the faults of a lab's scenario.
+type Faults interface {
+	Kill(host string) error
+	CutLink(host string) error
+	RestoreLink(host string) error
+	SetLinkRate(host string, bitsPerSec int64) error
+}
+
 // RunScenario runs steps one by one, reporting each to onStep, and stops at
 // the first failure. A verify step that finds errors is a failure.
-// pause-for-reader steps are skipped unless reader is set, which then waits
-// for the reader to go on.
-func RunScenario(ctx context.Context, ctrl api.Controller, steps []profiles.Step, reader func(ctx context.Context, text string) error, onStep func(StepResult)) error {
+func RunScenario(ctx context.Context, ctrl api.Controller, steps []profiles.Step, hooks *Hooks, onStep func(StepResult)) error {
+	if hooks == nil {
+		hooks = &Hooks{}
+	}
 	for _, st := range steps {
-		r, err := runStep(ctx, ctrl, st, reader)
+		r, err := runStep(ctx, ctrl, st, hooks)
 		r.Step, r.Line = st.Kind, st.Line
 		r.OK = err == nil
 		if err != nil {
@@ -53,7 +73,7 @@ func RunScenario(ctx context.Context, ctrl api.Controller, steps []profiles.Step
 	return nil
 }
 
-func runStep(ctx context.Context, ctrl api.Controller, st profiles.Step, reader func(context.Context, string) error) (StepResult, error) {
+func runStep(ctx context.Context, ctrl api.Controller, st profiles.Step, hooks *Hooks) (StepResult, error) {
 	start := time.Now()
 	var r StepResult
 	switch st.Kind {
@@ -73,6 +93,7 @@ func runStep(ctx context.Context, ctrl api.Controller, st profiles.Step, reader 
 		r.Method, r.ID, r.Seconds = res.Method, res.ID, res.Seconds
 		r.PauseSeconds, r.BytesSaved, r.BytesOverNetwork = &res.PauseSeconds, &res.BytesSaved, &res.BytesOverNetwork
 		r.PerHost, r.Parent = res.PerHost, res.Parent
+		r.ReplicaBytes, r.ReplicaSeconds = res.ReplicaBytes, res.ReplicaSeconds
 		if res.Live {
 			r.Live, r.Rounds, r.BytesAgain = true, res.Rounds, &res.BytesAgain
 		}
@@ -95,10 +116,35 @@ func runStep(ctx context.Context, ctrl api.Controller, st profiles.Step, reader 
 		}
 	case profiles.StepPauseForReader:
 		r.Text = st.Text
-		if reader != nil {
-			if err := reader(ctx, st.Text); err != nil {
+		if hooks.Reader != nil {
+			if err := hooks.Reader(ctx, st.Text); err != nil {
 				return r, err
 			}
+		}
+	case profiles.StepFault:
+		f := st.Fault
+		r.Text = f.Action + " " + f.Host
+		if hooks.Faults == nil {
+			return r, fmt.Errorf("fault steps need a lab: this scenario runs on real hosts")
+		}
+		var err error
+		switch f.Action {
+		case profiles.FaultKill:
+			err = hooks.Faults.Kill(f.Host)
+		case profiles.FaultCut:
+			err = hooks.Faults.CutLink(f.Host)
+		case profiles.FaultRestoreLink:
+			err = hooks.Faults.RestoreLink(f.Host)
+		case profiles.FaultSlow:
+			err = hooks.Faults.SetLinkRate(f.Host, f.Rate)
+		default:
+			err = fmt.Errorf("fault %q is not known", f.Action)
+		}
+		if err != nil {
+			return r, err
+		}
+		if c, ok := ctrl.(interface{ Emit(api.Event) }); ok {
+			c.Emit(api.Event{Type: api.EvLog, Level: api.Warn, Host: f.Host, Message: "fault injected: " + r.Text})
 		}
 	default:
 		return r, fmt.Errorf("step %q is not known", st.Kind)

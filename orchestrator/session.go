@@ -313,6 +313,10 @@ func (s *Session) emit(ev api.Event) {
 	s.bus.publish(ev)
 }
 
+// Emit publishes an event of the caller's (a scenario's fault, an
+// operator's action) to every subscriber and recording.
+func (s *Session) Emit(ev api.Event) { s.emit(ev) }
+
 // Subscribe implements api.Controller.
 func (s *Session) Subscribe() (<-chan api.Event, func()) { return s.bus.subscribe() }
 
@@ -320,16 +324,18 @@ func (s *Session) Subscribe() (<-chan api.Event, func()) { return s.bus.subscrib
 // dcres process, e.g. a running lab), instead of starting one.
 func (s *Session) Attach(ctx context.Context) error {
 	name := s.prof.VM.Name
-	var p agentrpc.SetupParams
+	var d agentrpc.DescribeResult
 	var lastErr error
 	for _, h := range s.order {
 		hc := s.hosts[h]
-		if err := hc.call(ctx, agentrpc.Describe, agentrpc.VMParams{VM: name}, &p); err != nil {
+		if err := hc.call(ctx, agentrpc.Describe, agentrpc.VMParams{VM: name}, &d); err != nil {
 			lastErr = err
 			continue
 		}
+		p := d.Setup
 		s.mu.Lock()
 		s.layout = layout{vm: p.VM, main: p.Main, hosts: p.Hosts, locations: p.Locations, incarnation: p.Incarnation, nodes: p.Nodes}
+		s.lastCut = d.Base
 		s.mu.Unlock()
 		s.emitMemMap()
 		return nil

@@ -70,6 +70,7 @@ type docCheckpoint struct {
 	Method      string `yaml:"method" json:"method"`
 	Live        bool   `yaml:"live" json:"live"`
 	Incremental bool   `yaml:"incremental" json:"incremental"`
+	Replicas    int    `yaml:"replicas" json:"replicas"`
 }
 
 type docRestorePol struct {
@@ -90,6 +91,7 @@ type docStepCheckpoint struct {
 	Method      string `yaml:"method" json:"method"`
 	Live        bool   `yaml:"live" json:"live"`
 	Incremental bool   `yaml:"incremental" json:"incremental"`
+	Replicas    int    `yaml:"replicas" json:"replicas"`
 }
 
 type docStepRestore struct {
@@ -196,7 +198,7 @@ func docStepOf(st Step) docStep {
 		d.Run = st.Duration.String()
 	case StepCheckpoint:
 		c := st.Checkpoint
-		d.Checkpoint = &docStepCheckpoint{Method: c.Method, Live: c.Live, Incremental: c.Incremental}
+		d.Checkpoint = &docStepCheckpoint{Method: c.Method, Live: c.Live, Incremental: c.Incremental, Replicas: c.Replicas}
 	case StepRestore:
 		d.Restore = &docStepRestore{From: st.Restore.From, Placement: st.Restore.Placement}
 	case StepVerify:

@@ -73,6 +73,8 @@ type Workload struct {
 type CheckpointPolicy struct {
 	Dir, Method       string
 	Live, Incremental bool
+	// Replicas copies every host's files to this many other hosts.
+	Replicas int
 }
 
 // RestorePolicy is the default for restores. Placement is normalized:

@@ -306,10 +306,10 @@ func (p *parser) checkpointPolicy(c *CheckpointPolicy, f field, driver string) {
 	}
 	req := api.CheckpointRequest{Method: c.Method}
 	p.checkpointFields(&req, cf, "checkpoint", driver)
-	c.Method, c.Live, c.Incremental = req.Method, req.Live, req.Incremental
+	c.Method, c.Live, c.Incremental, c.Replicas = req.Method, req.Live, req.Incremental, req.Replicas
 }
 
-// checkpointFields reads method, live and incremental over the defaults in req.
+// checkpointFields reads method, live, incremental and replicas over the defaults in req.
 func (p *parser) checkpointFields(req *api.CheckpointRequest, f map[string]field, path, driver string) {
 	if mf, ok := f["method"]; ok {
 		if s, ok := p.str(mf.val, path+".method"); ok {
@@ -327,6 +327,14 @@ func (p *parser) checkpointFields(req *api.CheckpointRequest, f map[string]field
 	}
 	if inf, ok := f["incremental"]; ok {
 		req.Incremental, _ = p.boolean(inf.val, path+".incremental")
+	}
+	if rf, ok := f["replicas"]; ok {
+		if n, ok := p.integer(rf.val, path+".replicas"); ok {
+			if n < 0 || n > 15 {
+				p.fail(rf.val, path+".replicas", "0 to the number of hosts less one", "%d replicas", n)
+			}
+			req.Replicas = int(n)
+		}
 	}
 }
 

@@ -43,6 +43,7 @@ func init() {
 		{"console", "open the operator console on a profile's hosts", cmdConsole},
 		{"bench", "compare dcres and traditional checkpoints side by side", cmdBench},
 		{"replay", "play, summarize or export a session recording", cmdReplay},
+		{"profile", "check, show or list profiles", cmdProfile},
 		{"agent", "run a host agent", cmdAgent},
 		{"version", "print the version", cmdVersion},
 	}

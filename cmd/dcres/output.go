@@ -34,6 +34,12 @@ func describeStep(r orchestrator.StepResult) string {
 		fmt.Fprintf(&b, " %.1fs", r.Seconds)
 	case "checkpoint":
 		fmt.Fprintf(&b, " %-11s %s  %.2fs (pause %.2fs)  saved %s  over network %s", r.Method, r.ID, r.Seconds, deref(r.PauseSeconds), units.FormatBytes(derefI(r.BytesSaved)), units.FormatBytes(derefI(r.BytesOverNetwork)))
+		if r.ReplicaBytes > 0 {
+			fmt.Fprintf(&b, "  replicas %s in %.2fs after the pause", units.FormatBytes(r.ReplicaBytes), r.ReplicaSeconds)
+		}
+		if r.Live {
+			fmt.Fprintf(&b, "  live: %d rounds", len(r.Rounds))
+		}
 	case "restore":
 		fmt.Fprintf(&b, " %s onto %s  %.2fs  pulled %s", r.ID, r.Placement, r.Seconds, units.FormatBytes(derefI(r.BytesOverNetwork)))
 	case "verify":
@@ -44,6 +50,8 @@ func describeStep(r orchestrator.StepResult) string {
 		fmt.Fprintf(&b, " %s: %d pages, %d errors", what, derefI(r.Pages), derefI(r.Errors))
 	case "pause-for-reader":
 		fmt.Fprintf(&b, " (skipped) %s", r.Text)
+	case "fault":
+		fmt.Fprintf(&b, " %s", r.Text)
 	}
 	return b.String()
 }

@@ -100,7 +100,11 @@ func runScenario(ctx context.Context, s *session, p *profiles.Profile, asJSON bo
 	if !asJSON {
 		fmt.Printf("profile %s: %s VM of %d MiB over %v\n", p.Name, p.VM.Driver, p.VM.MemoryBytes>>20, s.Hosts())
 	}
-	err := orchestrator.RunScenario(ctx, s.Session, p.Scenario, nil, func(r orchestrator.StepResult) {
+	hooks := &orchestrator.Hooks{}
+	if s.lab != nil {
+		hooks.Faults = s.lab
+	}
+	err := orchestrator.RunScenario(ctx, s.Session, p.Scenario, hooks, func(r orchestrator.StepResult) {
 		sum.Steps = append(sum.Steps, r)
 		if asJSON {
 			printJSON(r)
