@@ -304,3 +304,22 @@ type StatsEvent struct {
 	// to pages homed at each host.
 	DirtyByHost map[string]float64 `json:"dirty_by_host,omitempty"`
 }
+
+// BenchPaging measures remote paging from the main host to one home: the
+// same peer link and fetch path that faults use.
+const BenchPaging = "bench.paging"
+
+// BenchPagingParams names the VM and the home to fetch from.
+type BenchPagingParams struct {
+	VM     string `json:"vm"`
+	Home   string `json:"home"`
+	Bytes  int64  `json:"bytes"`  // sequential bytes to fetch
+	Faults int    `json:"faults"` // random single-page fetches
+}
+
+// BenchPagingResult is what one home served.
+type BenchPagingResult struct {
+	SeqBytesPerSec float64 `json:"seq_bytes_per_sec"`
+	FaultP50       float64 `json:"fault_p50_seconds"`
+	FaultP99       float64 `json:"fault_p99_seconds"`
+}

@@ -94,6 +94,17 @@ func (a *Agent) serveOperator(ctx context.Context, req *rpc.Request) (any, []byt
 		}
 		res, err := v.protect(ctx, p)
 		return res, nil, err
+	case agentrpc.BenchPaging:
+		var p agentrpc.BenchPagingParams
+		if err := req.Decode(&p); err != nil {
+			return nil, nil, err
+		}
+		v, err := a.vm(p.VM)
+		if err != nil {
+			return nil, nil, err
+		}
+		res, err := v.benchPaging(ctx, p)
+		return res, nil, err
 	case agentrpc.Round:
 		var p agentrpc.SaveParams
 		if err := req.Decode(&p); err != nil {

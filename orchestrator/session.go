@@ -369,3 +369,27 @@ func alignNodes(locs []api.Range, npages, align uint64) ([]api.Range, []uint64) 
 	}
 	return out, nodes
 }
+
+// BenchPaging measures remote paging from the main host to every sub-host:
+// sequential fetch rate and single-page fault latency over the peer links.
+func (s *Session) BenchPaging(ctx context.Context, seqBytes int64, faults int) (map[string]agentrpc.BenchPagingResult, error) {
+	s.mu.Lock()
+	l := s.layout
+	s.mu.Unlock()
+	main, err := s.host(l.main)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]agentrpc.BenchPagingResult{}
+	for _, h := range l.hosts {
+		if h == l.main {
+			continue
+		}
+		var res agentrpc.BenchPagingResult
+		if err := main.call(ctx, agentrpc.BenchPaging, agentrpc.BenchPagingParams{VM: l.vm, Home: h, Bytes: seqBytes, Faults: faults}, &res); err != nil {
+			return nil, fmt.Errorf("paging benchmark to %s: %w", h, err)
+		}
+		out[h] = res
+	}
+	return out, nil
+}

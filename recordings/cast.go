@@ -26,7 +26,10 @@ func Render(rec *Recording, w, h int, frame func(at time.Duration, screen string
 		return fmt.Errorf("recording: a console of %dx%d is too small (at least 20x10)", w, h)
 	}
 	now := rec.Header.Started
-	m := tui.New(NewPlayer(rec), tui.Options{Title: rec.Header.Profile, ReadOnly: true, Now: func() time.Time { return now }})
+	// The player's clock is the rendering's: the replay bar shows where the
+	// frame is, whatever the time of the machine that renders it.
+	clock := renderClock{now: &now}
+	m := tui.New(NewPlayerClock(rec, clock), tui.Options{Title: rec.Header.Profile, ReadOnly: true, Now: clock.Now})
 	m.Update(tea.WindowSizeMsg{Width: w, Height: h})
 	last := m.View().Content
 	if err := frame(0, last); err != nil {
@@ -91,3 +94,11 @@ func ExportCast(rec *Recording, w io.Writer, width, height int) error {
 	}
 	return nil
 }
+
+// renderClock is the time of the frame being rendered; its timers never fire
+// (Render feeds the events itself).
+type renderClock struct{ now *time.Time }
+
+func (c renderClock) Now() time.Time { return *c.now }
+
+func (renderClock) NewTimer(time.Duration) (<-chan time.Time, func()) { return nil, func() {} }

@@ -6,16 +6,25 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
 	"dcres/api"
 	"dcres/internal/units"
 )
 
+// benchRow is one checkpoint method's measurements over the rounds.
+type benchRow struct {
+	name                              string
+	req                               api.CheckpointRequest
+	total, pause, net, saved, restore []float64
+}
+
 func cmdBench(ctx context.Context, args []string) error {
-	fs := newFlags("bench", "[PROFILE]", "Start a lab of the profile and compare, side by side in one run, dcres and\ntraditional checkpoints of the same guest, a restore, and the raw sequential write\nrate of the same checkpoint directory for the same bytes.")
+	fs := newFlags("bench", "[PROFILE]", "Start a lab of the profile and measure, side by side in one run on the same guest:\ncheckpoints by every method that applies (dcres, dcres live, traditional,\nqemu-stream), their restores, restores onto other placements, remote paging over\nthe lab's links, and the raw sequential write rate of the checkpoint directory.")
 	c := addCommon(fs)
 	rounds := fs.Int("rounds", 3, "rounds of each measurement (the table shows medians)")
+	settleFor := fs.Duration("settle", 3*time.Second, "how long the guest runs before the first measurement")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -35,23 +44,30 @@ func cmdBench(ctx context.Context, args []string) error {
 	if err := s.Start(ctx); err != nil {
 		return err
 	}
-	settle(ctx, 2*time.Second)
-	type row struct{ total, pause, net, saved, restore []float64 }
-	rows := map[string]*row{"dcres": {}, "traditional": {}}
+	settle(ctx, *settleFor)
+	rows := []*benchRow{{name: "dcres", req: api.CheckpointRequest{Method: "dcres"}}}
+	if p.VM.Driver == "synthetic" {
+		rows = append(rows, &benchRow{name: "dcres live", req: api.CheckpointRequest{Method: "dcres", Live: true}})
+	}
+	rows = append(rows, &benchRow{name: "traditional", req: api.CheckpointRequest{Method: "traditional"}})
+	if p.VM.Driver == "qemu" {
+		rows = append(rows, &benchRow{name: "qemu-stream", req: api.CheckpointRequest{Method: "qemu-stream"}})
+	}
 	var raw []float64
 	var hostRates [][]float64
+	var lastDCRES string
 	for i := 0; i < *rounds; i++ {
-		for _, method := range []string{"dcres", "traditional"} {
-			res, err := s.Checkpoint(ctx, api.CheckpointRequest{Method: method})
+		for _, r := range rows {
+			res, err := s.Checkpoint(ctx, r.req)
 			if err != nil {
-				return err
+				return fmt.Errorf("%s checkpoint: %w", r.name, err)
 			}
-			r := rows[method]
 			r.total = append(r.total, res.Seconds)
 			r.pause = append(r.pause, res.PauseSeconds)
 			r.net = append(r.net, float64(res.BytesOverNetwork))
 			r.saved = append(r.saved, float64(res.BytesSaved))
-			if method == "dcres" {
+			if r.name == "dcres" {
+				lastDCRES = res.ID
 				var rates []float64
 				for _, h := range res.PerHost {
 					if h.Seconds > 0 {
@@ -59,8 +75,12 @@ func cmdBench(ctx context.Context, args []string) error {
 					}
 				}
 				hostRates = append(hostRates, rates)
-				// The raw baseline: one host's bytes, written plainly to the same disk.
-				rate, err := rawWrite(s.lab.Dir, res.PerHost[0].Bytes)
+				// The raw baseline: the largest host's bytes, written plainly to the same disk.
+				var most int64
+				for _, h := range res.PerHost {
+					most = max(most, h.Bytes)
+				}
+				rate, err := rawWrite(s.lab.Dir, most)
 				if err != nil {
 					return err
 				}
@@ -68,30 +88,84 @@ func cmdBench(ctx context.Context, args []string) error {
 			}
 			rs, err := s.Restore(ctx, api.RestoreRequest{From: res.ID})
 			if err != nil {
-				return err
+				return fmt.Errorf("restore of the %s checkpoint: %w", r.name, err)
 			}
 			r.restore = append(r.restore, rs.Seconds)
 			settle(ctx, time.Second)
 		}
 	}
+	// Restores of one dcres checkpoint onto other placements.
+	type placed struct {
+		name    string
+		seconds float64
+		pulled  int64
+		plan    float64
+	}
+	var placements []placed
+	hosts := s.Hosts()
+	choices := []string{"same"}
+	if len(hosts) > 2 {
+		choices = append(choices, fmt.Sprintf("%s=50%%,%s=50%%", hosts[0], hosts[1]))
+	}
+	choices = append(choices, "single:"+hosts[0])
+	for _, pl := range choices {
+		rs, err := s.Restore(ctx, api.RestoreRequest{From: lastDCRES, Placement: pl})
+		if err != nil {
+			return fmt.Errorf("restore onto %s: %w", pl, err)
+		}
+		pp := placed{name: pl, seconds: rs.Seconds, pulled: rs.BytesOverNetwork}
+		if rs.Plan != nil {
+			pp.plan = rs.Plan.Seconds
+		}
+		placements = append(placements, pp)
+		settle(ctx, time.Second)
+	}
+	// Back onto every host for the paging measurement.
+	if _, err := s.Restore(ctx, api.RestoreRequest{From: lastDCRES}); err != nil {
+		return err
+	}
+	paging, err := s.BenchPaging(ctx, 64<<20, 300)
+	if err != nil {
+		return err
+	}
 	v, err := s.Verify(ctx, "")
 	if err != nil {
 		return err
 	}
-	fmt.Printf("bench %s: %s %s over %v, %d rounds, medians\n\n", p.Name, p.VM.Driver, units.FormatBytes(p.VM.MemoryBytes), s.Hosts(), *rounds)
-	fmt.Printf("%-12s %10s %10s %14s %12s %10s\n", "method", "ckpt s", "pause s", "over network", "saved", "restore s")
-	for _, m := range []string{"dcres", "traditional"} {
-		r := rows[m]
-		fmt.Printf("%-12s %10.3f %10.3f %14s %12s %10.3f\n", m, median(r.total), median(r.pause), units.FormatBytes(int64(median(r.net))), units.FormatBytes(int64(median(r.saved))), median(r.restore))
-	}
-	fmt.Printf("\ntraditional/dcres checkpoint time: %.2fx\n", median(rows["traditional"].total)/median(rows["dcres"].total))
-	fmt.Printf("raw sequential write of one host's bytes: %s/s\n", units.FormatBytes(int64(median(raw))))
-	for i, rates := range hostRates {
-		fmt.Printf("round %d per-host save rates:", i+1)
-		for _, r := range rates {
-			fmt.Printf(" %s/s (%.0f%% of raw)", units.FormatBytes(int64(r)), 100*r/raw[i])
+
+	link := "unshaped loopback"
+	if s.lab.Netns {
+		link = "network namespaces, unshaped"
+		if p.Lab.LinkRate > 0 {
+			link = fmt.Sprintf("network namespaces, links shaped to %s", fmtBits(p.Lab.LinkRate))
 		}
-		fmt.Println()
+	}
+	fmt.Printf("bench %s: %s guest of %s over %v (%s), %d rounds, medians\n\n", p.Name, p.VM.Driver, units.FormatBytes(p.VM.MemoryBytes), hosts, link, *rounds)
+	fmt.Printf("%-12s %10s %10s %14s %12s %10s\n", "method", "ckpt s", "pause s", "over network", "saved", "restore s")
+	for _, r := range rows {
+		fmt.Printf("%-12s %10.3f %10.3f %14s %12s %10.3f\n", r.name, median(r.total), median(r.pause), units.FormatBytes(int64(median(r.net))), units.FormatBytes(int64(median(r.saved))), median(r.restore))
+	}
+	base := rows[0]
+	fmt.Println()
+	for _, r := range rows[1:] {
+		fmt.Printf("%s/dcres: checkpoint time %.2fx, pause %.2fx, restore %.2fx\n", r.name, median(r.total)/median(base.total), median(r.pause)/median(base.pause), median(r.restore)/median(base.restore))
+	}
+	fmt.Printf("\nrestores of %s onto other placements:\n", lastDCRES)
+	for _, pl := range placements {
+		fmt.Printf("  %-22s %8.3f s  pulled %10s  (plan: %.3f s on the network)\n", pl.name, pl.seconds, units.FormatBytes(pl.pulled), pl.plan)
+	}
+	fmt.Printf("\nremote paging from %s:\n", hosts[0])
+	for _, h := range sortedNames(paging) {
+		r := paging[h]
+		fmt.Printf("  from %-8s sequential %s/s, random 4 KiB fault p50 %s p99 %s\n", h, units.FormatBytes(int64(r.SeqBytesPerSec)), fmtDur(r.FaultP50), fmtDur(r.FaultP99))
+	}
+	fmt.Printf("\nraw sequential write of the largest host's bytes to the same disk: %s/s\n", units.FormatBytes(int64(median(raw))))
+	for i, rates := range hostRates {
+		var parts []string
+		for _, r := range rates {
+			parts = append(parts, fmt.Sprintf("%s/s (%.0f%%)", units.FormatBytes(int64(r)), 100*r/raw[i]))
+		}
+		fmt.Printf("round %d per-host dcres save rates (%% of raw): %s\n", i+1, strings.Join(parts, ", "))
 	}
 	fmt.Printf("guest verify after the last restore: %d pages, %d errors\n", v.Pages, v.Errors)
 	if v.Errors > 0 {
@@ -99,6 +173,29 @@ func cmdBench(ctx context.Context, args []string) error {
 	}
 	_ = c
 	return nil
+}
+
+func sortedNames[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func fmtDur(sec float64) string {
+	return time.Duration(sec * float64(time.Second)).Round(time.Microsecond).String()
+}
+
+func fmtBits(bps int64) string {
+	switch {
+	case bps >= 1e9 && bps%1e9 == 0:
+		return fmt.Sprintf("%d Gbit/s", bps/1e9)
+	case bps >= 1e6:
+		return fmt.Sprintf("%d Mbit/s", bps/1e6)
+	}
+	return fmt.Sprintf("%d bit/s", bps)
 }
 
 // rawWrite writes n bytes sequentially to a file in dir, fsyncs, and returns bytes/s.
