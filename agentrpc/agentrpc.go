@@ -323,3 +323,10 @@ type BenchPagingResult struct {
 	FaultP50       float64 `json:"fault_p50_seconds"`
 	FaultP99       float64 `json:"fault_p99_seconds"`
 }
+
+// VMName names the VM a request is for (the agent finds the VM by it).
+func (p VMParams) VMName() string          { return p.VM }
+func (p SaveParams) VMName() string        { return p.VM }
+func (p CkptParams) VMName() string        { return p.VM }
+func (p ProtectParams) VMName() string     { return p.VM }
+func (p BenchPagingParams) VMName() string { return p.VM }

@@ -73,49 +73,13 @@ func (a *Agent) serveOperator(ctx context.Context, req *rpc.Request) (any, []byt
 			return agentrpc.PauseResult{Locations: v.loc.Ranges(), Hosts: v.setup.Hosts}, nil
 		})
 	case agentrpc.Save:
-		var p agentrpc.SaveParams
-		if err := req.Decode(&p); err != nil {
-			return nil, nil, err
-		}
-		v, err := a.vm(p.VM)
-		if err != nil {
-			return nil, nil, err
-		}
-		res, err := v.save(ctx, p)
-		return res, nil, err
+		return onVM(a, req, func(v *vm, p agentrpc.SaveParams) (any, error) { return v.save(ctx, p) })
 	case agentrpc.Protect:
-		var p agentrpc.ProtectParams
-		if err := req.Decode(&p); err != nil {
-			return nil, nil, err
-		}
-		v, err := a.vm(p.VM)
-		if err != nil {
-			return nil, nil, err
-		}
-		res, err := v.protect(ctx, p)
-		return res, nil, err
+		return onVM(a, req, func(v *vm, p agentrpc.ProtectParams) (any, error) { return v.protect(ctx, p) })
 	case agentrpc.BenchPaging:
-		var p agentrpc.BenchPagingParams
-		if err := req.Decode(&p); err != nil {
-			return nil, nil, err
-		}
-		v, err := a.vm(p.VM)
-		if err != nil {
-			return nil, nil, err
-		}
-		res, err := v.benchPaging(ctx, p)
-		return res, nil, err
+		return onVM(a, req, func(v *vm, p agentrpc.BenchPagingParams) (any, error) { return v.benchPaging(ctx, p) })
 	case agentrpc.Round:
-		var p agentrpc.SaveParams
-		if err := req.Decode(&p); err != nil {
-			return nil, nil, err
-		}
-		v, err := a.vm(p.VM)
-		if err != nil {
-			return nil, nil, err
-		}
-		res, err := v.round(ctx, p)
-		return res, nil, err
+		return onVM(a, req, func(v *vm, p agentrpc.SaveParams) (any, error) { return v.round(ctx, p) })
 	case agentrpc.Resume:
 		return withVM(a, req, func(v *vm) (any, error) {
 			if v.guest == nil {
@@ -232,17 +196,23 @@ func (a *Agent) serveOperator(ctx context.Context, req *rpc.Request) (any, []byt
 	return nil, nil, &rpc.Error{Code: "unknown-method", Message: fmt.Sprintf("agent %s does not serve %q", a.cfg.Name, req.Method)}
 }
 
-func withVM(a *Agent, req *rpc.Request, fn func(v *vm) (any, error)) (any, []byte, error) {
-	var p agentrpc.VMParams
+// onVM decodes a request's parameters and runs fn on the VM they name.
+func onVM[P interface{ VMName() string }](a *Agent, req *rpc.Request, fn func(v *vm, p P) (any, error)) (any, []byte, error) {
+	var p P
 	if err := req.Decode(&p); err != nil {
 		return nil, nil, err
 	}
-	v, err := a.vm(p.VM)
+	v, err := a.vm(p.VMName())
 	if err != nil {
 		return nil, nil, err
 	}
-	res, err := fn(v)
+	res, err := fn(v, p)
 	return res, nil, err
+}
+
+// withVM is onVM for methods that take only the VM's name.
+func withVM(a *Agent, req *rpc.Request, fn func(v *vm) (any, error)) (any, []byte, error) {
+	return onVM(a, req, func(v *vm, _ agentrpc.VMParams) (any, error) { return fn(v) })
 }
 
 func (a *Agent) info() agentrpc.InfoResult {

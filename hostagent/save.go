@@ -37,59 +37,47 @@ func (v *vm) save(ctx context.Context, p agentrpc.SaveParams) (*agentrpc.SaveRes
 	if p.Method == "qemu-stream" {
 		return v.saveStream(ctx, p, start)
 	}
-	file := pieceFile(v.a.cfg.Name, p.Live, p.Round)
-	path, err := v.a.store.PartialPath(v.name, p.ID, file)
-	if err != nil {
-		return nil, err
-	}
-	w, err := ckpt.CreatePiece(path, ckpt.PieceOptions{Host: v.a.cfg.Name, VM: v.name, CheckpointID: p.ID})
-	if err != nil {
-		return nil, err
-	}
 	prog := v.progress("checkpoint", p.ID, "save")
 	if p.Live {
 		prog.p.Phase = "final pause"
 	}
 	res := &agentrpc.SaveResult{}
-	switch p.Method {
-	case "dcres":
-		// The cut: pages written since the last one are this checkpoint's
-		// increment; kept until commit, so a failed checkpoint gives them back.
-		epoch := v.store.TakeEpoch()
-		v.keepEpoch(p.ID, epoch)
-		runs := v.homeRuns()
-		switch {
-		case p.Live:
-			// What changed since the last pre-copy round saved it.
-			runs = v.store.TakeWritten()
-		case p.Incremental:
-			runs = epoch
+	piece, err := v.writePiece(p.ID, pieceFile(v.a.cfg.Name, p.Live, p.Round), func(w *ckpt.PieceWriter) error {
+		var err error
+		switch p.Method {
+		case "dcres":
+			// The cut: pages written since the last one are this checkpoint's
+			// increment; kept until commit, so a failed checkpoint gives them back.
+			epoch := v.store.TakeEpoch()
+			v.keepEpoch(p.ID, epoch)
+			runs := v.homeRuns()
+			switch {
+			case p.Live:
+				// What changed since the last pre-copy round saved it.
+				runs = v.store.TakeWritten()
+			case p.Incremental:
+				runs = epoch
+			}
+			res.Overrides, err = v.saveRuns(ctx, w, runs, true, prog)
+			if p.Incremental {
+				res.Contains = toRanges(runs, v.a.cfg.Name)
+			}
+		case "traditional":
+			if !v.isMain() {
+				return fmt.Errorf("traditional checkpoints are saved by the main host alone")
+			}
+			v.keepEpoch(p.ID, v.store.TakeEpoch())
+			res.BytesOverNetwork, err = v.saveGathered(ctx, w, prog)
+		default:
+			err = fmt.Errorf("method %q is not known (dcres, traditional, qemu-stream)", p.Method)
 		}
-		res.Overrides, err = v.saveRuns(ctx, w, runs, true, prog)
-		if p.Incremental {
-			res.Contains = toRanges(runs, v.a.cfg.Name)
-		}
-	case "traditional":
-		if !v.isMain() {
-			err = fmt.Errorf("traditional checkpoints are saved by the main host alone")
-			break
-		}
-		v.keepEpoch(p.ID, v.store.TakeEpoch())
-		res.BytesOverNetwork, err = v.saveGathered(ctx, w, prog)
-	default:
-		err = fmt.Errorf("method %q is not known (dcres, traditional, qemu-stream)", p.Method)
-	}
-	if err != nil {
-		w.Abort()
-		return nil, err
-	}
-	info, err := w.Close()
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
 	prog.finish()
-	res.Piece = &ckpt.PieceRef{Host: v.a.cfg.Name, File: file, Pages: info.Pages,
-		ZeroPages: info.ZeroPages, Bytes: info.Bytes, Digest: info.Digest}
+	res.Piece = piece
 	if v.isMain() {
 		ds, err := v.saveDeviceState(ctx, p.ID)
 		if err != nil {
@@ -117,15 +105,6 @@ func (v *vm) round(ctx context.Context, p agentrpc.SaveParams) (*agentrpc.SaveRe
 	if v.setup.Driver == "qemu" && v.isMain() {
 		return nil, errQEMULive
 	}
-	file := pieceFile(v.a.cfg.Name, true, p.Round)
-	path, err := v.a.store.PartialPath(v.name, p.ID, file)
-	if err != nil {
-		return nil, err
-	}
-	w, err := ckpt.CreatePiece(path, ckpt.PieceOptions{Host: v.a.cfg.Name, VM: v.name, CheckpointID: p.ID})
-	if err != nil {
-		return nil, err
-	}
 	prog := v.progress("checkpoint", p.ID, fmt.Sprintf("round %d", p.Round+1))
 	runs := v.store.TakeWritten()
 	if p.Round == 0 {
@@ -138,7 +117,33 @@ func (v *vm) round(ctx context.Context, p agentrpc.SaveParams) (*agentrpc.SaveRe
 			runs = epoch
 		}
 	}
-	if _, err := v.saveRuns(ctx, w, runs, false, prog); err != nil {
+	piece, err := v.writePiece(p.ID, pieceFile(v.a.cfg.Name, true, p.Round), func(w *ckpt.PieceWriter) error {
+		_, err := v.saveRuns(ctx, w, runs, false, prog)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	prog.finish()
+	res := &agentrpc.SaveResult{Piece: piece, Dirty: int64(v.store.WrittenCount()) * api.PageSize, Seconds: time.Since(start).Seconds()}
+	if p.Incremental {
+		res.Contains = toRanges(runs, v.a.cfg.Name)
+	}
+	return res, nil
+}
+
+// writePiece writes one piece file under its partial name with write, and
+// describes it for the manifest; on any error the file is gone.
+func (v *vm) writePiece(id, file string, write func(w *ckpt.PieceWriter) error) (*ckpt.PieceRef, error) {
+	path, err := v.a.store.PartialPath(v.name, id, file)
+	if err != nil {
+		return nil, err
+	}
+	w, err := ckpt.CreatePiece(path, ckpt.PieceOptions{Host: v.a.cfg.Name, VM: v.name, CheckpointID: id})
+	if err != nil {
+		return nil, err
+	}
+	if err := write(w); err != nil {
 		w.Abort()
 		return nil, err
 	}
@@ -146,15 +151,7 @@ func (v *vm) round(ctx context.Context, p agentrpc.SaveParams) (*agentrpc.SaveRe
 	if err != nil {
 		return nil, err
 	}
-	prog.finish()
-	res := &agentrpc.SaveResult{
-		Piece: &ckpt.PieceRef{Host: v.a.cfg.Name, File: file, Pages: info.Pages, ZeroPages: info.ZeroPages, Bytes: info.Bytes, Digest: info.Digest},
-		Dirty: int64(v.store.WrittenCount()) * api.PageSize, Seconds: time.Since(start).Seconds(),
-	}
-	if p.Incremental {
-		res.Contains = toRanges(runs, v.a.cfg.Name)
-	}
-	return res, nil
+	return &ckpt.PieceRef{Host: v.a.cfg.Name, File: file, Pages: info.Pages, ZeroPages: info.ZeroPages, Bytes: info.Bytes, Digest: info.Digest}, nil
 }
 
 var errQEMULive = fmt.Errorf("live checkpoints of QEMU guests need write tracking of the main host's shared-memory node (userfaultfd write-protect), which is not built yet: use a stop-and-copy checkpoint")

@@ -101,4 +101,4 @@ type renderClock struct{ now *time.Time }
 
 func (c renderClock) Now() time.Time { return *c.now }
 
-func (renderClock) NewTimer(time.Duration) (<-chan time.Time, func()) { return nil, func() {} }
+func (renderClock) TimerAt(time.Time) (<-chan time.Time, func()) { return nil, func() {} }

@@ -5,9 +5,11 @@ import "time"
 // Clock is the time a Player plays by; tests inject a fake one.
 type Clock interface {
 	Now() time.Time
-	// NewTimer returns a channel that receives after d and a function that
-	// stops the timer.
-	NewTimer(d time.Duration) (<-chan time.Time, func())
+	// TimerAt returns a channel that receives once the clock reaches
+	// deadline, and a function that stops the timer. An absolute deadline,
+	// so time that passes between reading the clock and setting the timer
+	// is not lost.
+	TimerAt(deadline time.Time) (<-chan time.Time, func())
 }
 
 // SystemClock is the real clock.
@@ -16,8 +18,8 @@ type SystemClock struct{}
 // Now is time.Now.
 func (SystemClock) Now() time.Time { return time.Now() }
 
-// NewTimer is time.NewTimer.
-func (SystemClock) NewTimer(d time.Duration) (<-chan time.Time, func()) {
-	t := time.NewTimer(d)
+// TimerAt is time.NewTimer until deadline.
+func (SystemClock) TimerAt(deadline time.Time) (<-chan time.Time, func()) {
+	t := time.NewTimer(time.Until(deadline))
 	return t.C, func() { t.Stop() }
 }

@@ -89,11 +89,11 @@ func (c *fakeClock) Now() time.Time {
 	return c.now
 }
 
-func (c *fakeClock) NewTimer(d time.Duration) (<-chan time.Time, func()) {
+func (c *fakeClock) TimerAt(deadline time.Time) (<-chan time.Time, func()) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	ft := &fakeTimer{at: c.now.Add(d), ch: make(chan time.Time, 1)}
-	if d <= 0 {
+	ft := &fakeTimer{at: deadline, ch: make(chan time.Time, 1)}
+	if !deadline.After(c.now) {
 		ft.ch <- c.now
 		return ft.ch, func() {}
 	}

@@ -306,6 +306,7 @@ func (p *Player) drive(quit <-chan struct{}, done chan<- struct{}) {
 	evs := p.rec.Events
 	for {
 		p.mu.Lock()
+		now := p.clock.Now()
 		at := p.position()
 		for p.next < len(evs) && evs[p.next].T <= at {
 			p.broadcast(evs[p.next].Ev)
@@ -323,7 +324,7 @@ func (p *Player) drive(quit <-chan struct{}, done chan<- struct{}) {
 		var timer <-chan time.Time
 		stop := func() {}
 		if wait >= 0 {
-			timer, stop = p.clock.NewTimer(wait)
+			timer, stop = p.clock.TimerAt(now.Add(wait))
 		}
 		select {
 		case <-quit:
