@@ -330,3 +330,19 @@ func (p SaveParams) VMName() string        { return p.VM }
 func (p CkptParams) VMName() string        { return p.VM }
 func (p ProtectParams) VMName() string     { return p.VM }
 func (p BenchPagingParams) VMName() string { return p.VM }
+
+// Compact folds a chain of checkpoints into a new full one, on every host
+// from the pieces it holds: no page crosses the network.
+const Compact = "ckpt.compact"
+
+// CompactParams asks a host to write its piece of the full checkpoint ID
+// that equals checkpoint From (the chain's last): for every range of
+// Sources, the page from the pieces of Source.ID held here.
+type CompactParams struct {
+	VM          string        `json:"vm"`
+	ID          string        `json:"id"`
+	From        string        `json:"from"`
+	NPages      uint64        `json:"npages"`
+	Sources     []Source      `json:"sources"`
+	DeviceState *ckpt.FileRef `json:"device_state,omitempty"` // From's, when held here
+}

@@ -27,6 +27,9 @@ type Agent struct {
 	ops      []ssh.PublicKey
 	peerPool *peerPool
 	faults   []fault
+	// rebase: a compacted checkpoint ("vm/id") stands for this one of its
+	// chain; once committed, a VM whose base was that one is based on it.
+	rebase map[string]string
 
 	mu        sync.Mutex
 	vms       map[string]*vm

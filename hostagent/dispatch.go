@@ -76,6 +76,13 @@ func (a *Agent) serveOperator(ctx context.Context, req *rpc.Request) (any, []byt
 		return onVM(a, req, func(v *vm, p agentrpc.SaveParams) (any, error) { return v.save(ctx, p) })
 	case agentrpc.Protect:
 		return onVM(a, req, func(v *vm, p agentrpc.ProtectParams) (any, error) { return v.protect(ctx, p) })
+	case agentrpc.Compact:
+		var p agentrpc.CompactParams
+		if err := decodeBulk(req, &p); err != nil {
+			return nil, nil, err
+		}
+		res, err := a.compact(ctx, p)
+		return res, nil, err
 	case agentrpc.BenchPaging:
 		return onVM(a, req, func(v *vm, p agentrpc.BenchPagingParams) (any, error) { return v.benchPaging(ctx, p) })
 	case agentrpc.Round:
@@ -106,6 +113,7 @@ func (a *Agent) serveOperator(ctx context.Context, req *rpc.Request) (any, []byt
 			return nil, nil, err
 		}
 		a.endEpoch(p.VM, p.ID, true)
+		a.rebaseOnto(p.VM, p.ID)
 		return nil, nil, nil
 	case agentrpc.Abort:
 		var p agentrpc.CkptParams
@@ -387,4 +395,23 @@ func decodeBulk(req *rpc.Request, v any) error {
 		return rpc.Errorf(rpc.CodeBadRequest, "%s: bad parameters: %v", req.Method, err)
 	}
 	return nil
+}
+
+// rebaseOnto makes a committed compacted checkpoint the base of its VM here
+// if the VM's base was the checkpoint it folded.
+func (a *Agent) rebaseOnto(vmName, id string) {
+	a.mu.Lock()
+	from, ok := a.rebase[vmName+"/"+id]
+	delete(a.rebase, vmName+"/"+id)
+	a.mu.Unlock()
+	if !ok {
+		return
+	}
+	if v, err := a.vm(vmName); err == nil {
+		v.mu.Lock()
+		if v.base == from {
+			v.base = id
+		}
+		v.mu.Unlock()
+	}
 }

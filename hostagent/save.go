@@ -135,11 +135,15 @@ func (v *vm) round(ctx context.Context, p agentrpc.SaveParams) (*agentrpc.SaveRe
 // writePiece writes one piece file under its partial name with write, and
 // describes it for the manifest; on any error the file is gone.
 func (v *vm) writePiece(id, file string, write func(w *ckpt.PieceWriter) error) (*ckpt.PieceRef, error) {
-	path, err := v.a.store.PartialPath(v.name, id, file)
+	return v.a.writePiece(v.name, id, file, write)
+}
+
+func (a *Agent) writePiece(vmName, id, file string, write func(w *ckpt.PieceWriter) error) (*ckpt.PieceRef, error) {
+	path, err := a.store.PartialPath(vmName, id, file)
 	if err != nil {
 		return nil, err
 	}
-	w, err := ckpt.CreatePiece(path, ckpt.PieceOptions{Host: v.a.cfg.Name, VM: v.name, CheckpointID: id})
+	w, err := ckpt.CreatePiece(path, ckpt.PieceOptions{Host: a.cfg.Name, VM: vmName, CheckpointID: id})
 	if err != nil {
 		return nil, err
 	}
@@ -151,7 +155,7 @@ func (v *vm) writePiece(id, file string, write func(w *ckpt.PieceWriter) error) 
 	if err != nil {
 		return nil, err
 	}
-	return &ckpt.PieceRef{Host: v.a.cfg.Name, File: file, Pages: info.Pages, ZeroPages: info.ZeroPages, Bytes: info.Bytes, Digest: info.Digest}, nil
+	return &ckpt.PieceRef{Host: a.cfg.Name, File: file, Pages: info.Pages, ZeroPages: info.ZeroPages, Bytes: info.Bytes, Digest: info.Digest}, nil
 }
 
 var errQEMULive = fmt.Errorf("live checkpoints of QEMU guests need write tracking of the main host's shared-memory node (userfaultfd write-protect), which is not built yet: use a stop-and-copy checkpoint")
@@ -345,9 +349,10 @@ func (v *vm) keepEpoch(id string, runs []pager.Run) {
 // they are marked written since the cut again.
 func (v *vm) endEpoch(id string, committed bool) {
 	v.mu.Lock()
-	runs := v.epochs[id]
+	runs, took := v.epochs[id]
 	delete(v.epochs, id)
-	if committed {
+	if committed && took {
+		// This checkpoint's cut is where the marks now start.
 		v.base = id
 	}
 	v.mu.Unlock()

@@ -28,6 +28,7 @@ type Checkpoint struct {
 	savers  []string
 	live    *Policy
 	protect bool
+	offline bool
 
 	round     int     // pre-copy rounds done
 	dirty     int64   // bytes dirty after the last round, all hosts
@@ -87,6 +88,13 @@ func (c *Checkpoint) Live(p Policy) {
 	c.phase = PhasePreCopy
 }
 
+// Offline makes c a checkpoint made without the guest: from pieces already
+// on the hosts (compaction). No pause, no resume; the same two-phase commit.
+func (c *Checkpoint) Offline() {
+	c.offline = true
+	c.phase = PhaseSaving
+}
+
 // Protect adds a redundancy phase: once every save returned and the guest
 // runs again, every saver copies its piece to other hosts; only then is the
 // checkpoint committed, so a listed checkpoint always has its redundancy.
@@ -102,11 +110,16 @@ func (c *Checkpoint) Start() []Msg {
 	}
 	c.started = true
 	var out []Msg
-	if c.live != nil {
+	switch {
+	case c.offline:
+		for _, h := range c.savers {
+			c.out.send(&out, Msg{To: h, Kind: Save})
+		}
+	case c.live != nil:
 		c.sendRound(&out)
-		return out
+	default:
+		c.out.send(&out, Msg{To: c.main, Kind: Pause})
 	}
-	c.out.send(&out, Msg{To: c.main, Kind: Pause})
 	return out
 }
 
@@ -288,7 +301,7 @@ func (c *Checkpoint) commit(out *[]Msg) {
 }
 
 func (c *Checkpoint) resume(out *[]Msg) {
-	if c.resumed {
+	if c.resumed || c.offline {
 		return
 	}
 	c.resumed = true

@@ -40,6 +40,7 @@ func init() {
 		{"verify", "verify a checkpoint's digests, or the running guest's pages", cmdVerify},
 		{"ls", "list committed checkpoints", cmdList},
 		{"delete", "delete a checkpoint on every host", cmdDelete},
+		{"compact", "fold an incremental checkpoint's chain into a full checkpoint", cmdCompact},
 		{"console", "open the operator console on a profile's hosts", cmdConsole},
 		{"bench", "compare dcres and traditional checkpoints side by side", cmdBench},
 		{"replay", "play, summarize or export a session recording", cmdReplay},

@@ -184,3 +184,35 @@ func cmdDelete(ctx context.Context, args []string) error {
 	defer s.Close()
 	return s.Delete(ctx, pos[1])
 }
+
+func cmdCompact(ctx context.Context, args []string) error {
+	fs := newFlags("compact", "PROFILE CHECKPOINT", "Fold an incremental checkpoint and its chain of parents into a new full\ncheckpoint that restores to the same pages (each host from the pieces it holds).")
+	c := addCommon(fs)
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 2 {
+		return usagef("dcres compact PROFILE CHECKPOINT")
+	}
+	p, err := loadProfile(pos[:1])
+	if err != nil {
+		return err
+	}
+	s, err := attach(ctx, p, c)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	res, err := s.Compact(ctx, pos[1])
+	if err != nil {
+		return err
+	}
+	if *c.json {
+		printJSON(res)
+		return nil
+	}
+	fmt.Printf("compacted %s into %s: %s in %.2fs\n", pos[1], res.ID, units.FormatBytes(res.BytesSaved), res.Seconds)
+	printPerHost(res.PerHost)
+	return nil
+}
