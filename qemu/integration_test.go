@@ -143,7 +143,7 @@ func bootGuest(t *testing.T, nodes []Node) (*VM, Line, time.Duration) {
 	return vm, ready, boot
 }
 
-func TestBootTwoNodes(t *testing.T) {
+func TestIntegrationBootTwoNodes(t *testing.T) {
 	dir := shmDir(t)
 	vm, ready, boot := bootGuest(t, nodesIn(dir, "ram"))
 	t.Logf("MEASURE boot to ready: %v (%s)", boot, ready.Raw)
@@ -231,7 +231,7 @@ func corruptGuestPage(t *testing.T, file string) uint64 {
 	return 0
 }
 
-func TestDeviceStateCheckpointRestore(t *testing.T) {
+func TestIntegrationDeviceStateCheckpointRestore(t *testing.T) {
 	dir := shmDir(t)
 	src, ready, _ := bootGuest(t, nodesIn(dir, "ram"))
 	last := cleanBeats(t, src, 3, 0)
@@ -320,7 +320,7 @@ func TestDeviceStateCheckpointRestore(t *testing.T) {
 	})
 }
 
-func TestStreamRoundTrip(t *testing.T) {
+func TestIntegrationStreamRoundTrip(t *testing.T) {
 	dir := shmDir(t)
 	src, ready, _ := bootGuest(t, nodesIn(dir, "ram"))
 	last := cleanBeats(t, src, 2, 0)
@@ -356,7 +356,7 @@ func TestStreamRoundTrip(t *testing.T) {
 	}
 }
 
-func TestStartFailuresSayWhy(t *testing.T) {
+func TestIntegrationStartFailuresSayWhy(t *testing.T) {
 	k, i := requireQEMU(t)
 	dir := t.TempDir()
 	base := Config{Kernel: k, Initrd: i, Dir: dir, Nodes: []Node{{SizeBytes: 64 << 20, MemPath: filepath.Join(dir, "ram0")}}}
@@ -374,7 +374,7 @@ func TestStartFailuresSayWhy(t *testing.T) {
 	}
 }
 
-func TestKill(t *testing.T) {
+func TestIntegrationKill(t *testing.T) {
 	vm := startVM(t, Config{Nodes: nodesIn(t.TempDir(), "ram"), CPUs: 1})
 	if err := vm.Kill(); err != nil {
 		t.Fatal(err)
