@@ -1,7 +1,6 @@
 package hostagent
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -78,7 +77,7 @@ func (a *Agent) serveOperator(ctx context.Context, req *rpc.Request) (any, []byt
 		return onVM(a, req, func(v *vm, p agentrpc.ProtectParams) (any, error) { return v.protect(ctx, p) })
 	case agentrpc.Compact:
 		var p agentrpc.CompactParams
-		if err := decodeBulk(req, &p); err != nil {
+		if err := req.Decode(&p); err != nil {
 			return nil, nil, err
 		}
 		res, err := a.compact(ctx, p)
@@ -99,7 +98,7 @@ func (a *Agent) serveOperator(ctx context.Context, req *rpc.Request) (any, []byt
 		})
 	case agentrpc.Commit:
 		var p agentrpc.CommitParams
-		if err := decodeBulk(req, &p); err != nil {
+		if err := req.Decode(&p); err != nil {
 			return nil, nil, err
 		}
 		m, err := ckpt.DecodeManifest(p.Manifest)
@@ -183,14 +182,14 @@ func (a *Agent) serveOperator(ctx context.Context, req *rpc.Request) (any, []byt
 		return res, nil, nil
 	case agentrpc.RestoreLoad:
 		var p agentrpc.LoadParams
-		if err := decodeBulk(req, &p); err != nil {
+		if err := req.Decode(&p); err != nil {
 			return nil, nil, err
 		}
 		res, err := a.load(ctx, p)
 		return res, nil, err
 	case agentrpc.RestoreStart:
 		var p agentrpc.StartParams
-		if err := decodeBulk(req, &p); err != nil {
+		if err := req.Decode(&p); err != nil {
 			return nil, nil, err
 		}
 		v, err := a.vm(p.VM)
@@ -384,17 +383,6 @@ func (a *Agent) endEpoch(vmName, id string, committed bool) {
 	if v, err := a.vm(vmName); err == nil {
 		v.endEpoch(id, committed)
 	}
-}
-
-// decodeBulk decodes parameters sent as the payload: manifests and restore
-// sources can be larger than a frame's JSON header may be.
-func decodeBulk(req *rpc.Request, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(req.Payload))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return rpc.Errorf(rpc.CodeBadRequest, "%s: bad parameters: %v", req.Method, err)
-	}
-	return nil
 }
 
 // rebaseOnto makes a committed compacted checkpoint the base of its VM here

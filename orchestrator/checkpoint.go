@@ -199,9 +199,7 @@ func (d *ckptDriver) do(ctx context.Context, msg protocol.Msg) (func(), error) {
 	case protocol.Protect:
 		var res agentrpc.ProtectResult
 		t := time.Now()
-		pctx, cancel := context.WithTimeout(ctx, 30*time.Minute)
-		defer cancel()
-		if _, err := h.conn.Call(pctx, agentrpc.Protect, agentrpc.ProtectParams{VM: d.l.vm, ID: d.id, To: d.replicaTargets(msg.To)}, nil, &res); err != nil {
+		if err := h.callFor(ctx, agentrpc.Protect, agentrpc.ProtectParams{VM: d.l.vm, ID: d.id, To: d.replicaTargets(msg.To)}, &res, 30*time.Minute); err != nil {
 			return nil, err
 		}
 		took := time.Since(t).Seconds()
@@ -219,7 +217,7 @@ func (d *ckptDriver) do(ctx context.Context, msg protocol.Msg) (func(), error) {
 		if err != nil {
 			return nil, err
 		}
-		return nil, h.callBulk(ctx, agentrpc.Commit, agentrpc.CommitParams{VM: d.l.vm, ID: d.id, Manifest: b}, nil, 0)
+		return nil, h.callFor(ctx, agentrpc.Commit, agentrpc.CommitParams{VM: d.l.vm, ID: d.id, Manifest: b}, nil, 0)
 	case protocol.Abort:
 		return nil, h.call(ctx, agentrpc.Abort, cp, nil)
 	case protocol.Rollback:

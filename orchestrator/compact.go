@@ -134,7 +134,7 @@ func (d *compactDriver) perform(ctx context.Context, msg protocol.Msg) (func(), 
 			p.DeviceState = ds
 		}
 		var res agentrpc.SaveResult
-		if err := h.callBulk(ctx, agentrpc.Compact, p, &res, 30*time.Minute); err != nil {
+		if err := h.callFor(ctx, agentrpc.Compact, p, &res, 30*time.Minute); err != nil {
 			return nil, 0, err
 		}
 		return func() { d.results[msg.To] = &res }, 0, nil
@@ -143,7 +143,7 @@ func (d *compactDriver) perform(ctx context.Context, msg protocol.Msg) (func(), 
 		if err != nil {
 			return nil, 0, err
 		}
-		return nil, 0, h.callBulk(ctx, agentrpc.Commit, agentrpc.CommitParams{VM: d.from.VM, ID: d.id, Manifest: b}, nil, 0)
+		return nil, 0, h.callFor(ctx, agentrpc.Commit, agentrpc.CommitParams{VM: d.from.VM, ID: d.id, Manifest: b}, nil, 0)
 	case protocol.Abort:
 		return nil, 0, h.call(ctx, agentrpc.Abort, cp, nil)
 	case protocol.Rollback:

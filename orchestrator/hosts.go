@@ -86,29 +86,17 @@ func dialHost(ctx context.Context, spec HostSpec, signers []ssh.Signer, hostKey 
 
 // call runs one control call with the default deadline.
 func (h *hostConn) call(ctx context.Context, method string, params, result any) error {
-	ctx, cancel := context.WithTimeout(ctx, callTimeout)
-	defer cancel()
-	_, err := h.conn.Call(ctx, method, params, nil, result)
-	if err != nil {
-		return fmt.Errorf("%s: %w", method, err)
-	}
-	return nil
+	return h.callFor(ctx, method, params, result, 0)
 }
 
-// callBulk is call with the parameters sent as the payload (manifests and
-// restore sources can outgrow a frame's JSON header); timeout 0 means the
-// default deadline.
-func (h *hostConn) callBulk(ctx context.Context, method string, params, result any, timeout time.Duration) error {
+// callFor is call with its own deadline (0: the default).
+func (h *hostConn) callFor(ctx context.Context, method string, params, result any, timeout time.Duration) error {
 	if timeout == 0 {
 		timeout = callTimeout
 	}
-	b, err := json.Marshal(params)
-	if err != nil {
-		return err
-	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	if _, err := h.conn.Call(ctx, method, struct{}{}, b, result); err != nil {
+	if _, err := h.conn.Call(ctx, method, params, nil, result); err != nil {
 		return fmt.Errorf("%s: %w", method, err)
 	}
 	return nil

@@ -198,12 +198,12 @@ func (d *restoreDriver) do(ctx context.Context, msg protocol.Msg) (func(), error
 		}
 		var res agentrpc.LoadResult
 		// Loading a large share may take long; it has its own deadline.
-		if err := h.callBulk(ctx, agentrpc.RestoreLoad, p, &res, 30*time.Minute); err != nil {
+		if err := h.callFor(ctx, agentrpc.RestoreLoad, p, &res, 30*time.Minute); err != nil {
 			return nil, err
 		}
 		return func() { d.loads[msg.To] = &res }, nil
 	case protocol.Start:
-		return nil, h.callBulk(ctx, agentrpc.RestoreStart, agentrpc.StartParams{VM: d.m.VM, ID: d.m.ID, Manifest: d.manifest}, nil, 0)
+		return nil, h.callFor(ctx, agentrpc.RestoreStart, agentrpc.StartParams{VM: d.m.VM, ID: d.m.ID, Manifest: d.manifest}, nil, 0)
 	case protocol.Discard:
 		return nil, h.call(ctx, agentrpc.Discard, vmp, nil)
 	}

@@ -11,7 +11,7 @@ var schema = map[string][]string{
 	"hosts[]":               {"name", "address", "user", "key", "data", "command"},
 	"vm":                    {"name", "driver", "memory", "cpus", "split", "cache", "workload"},
 	"vm.workload":           {"pattern", "dirty_rate", "read_rate", "seed", "hot_fraction"},
-	"checkpoint":            {"dir", "method", "live", "incremental", "replicas"},
+	"checkpoint":            {"dir", "method", "live", "incremental", "replicas", "every", "keep"},
 	"restore":               {"placement"},
 	"restore.placement":     {"single", "hosts"},
 	"scenario[]":            {StepRun, StepCheckpoint, StepRestore, StepVerify, StepPauseForReader, StepFault},

@@ -71,6 +71,8 @@ type docCheckpoint struct {
 	Live        bool   `yaml:"live" json:"live"`
 	Incremental bool   `yaml:"incremental" json:"incremental"`
 	Replicas    int    `yaml:"replicas" json:"replicas"`
+	Every       string `yaml:"every,omitempty" json:"every,omitempty"`
+	Keep        int    `yaml:"keep,omitempty" json:"keep,omitempty"`
 }
 
 type docRestorePol struct {
@@ -183,7 +185,11 @@ func (p *Profile) doc() docProfile {
 	if w.ReadRate%1024 != 0 || w.ReadRate == 0 {
 		d.VM.Workload.ReadRate = fmt.Sprint(w.ReadRate)
 	}
-	d.Checkpoint = docCheckpoint(p.Checkpoint)
+	c := p.Checkpoint
+	d.Checkpoint = docCheckpoint{Dir: c.Dir, Method: c.Method, Live: c.Live, Incremental: c.Incremental, Replicas: c.Replicas, Keep: c.Keep}
+	if c.Every > 0 {
+		d.Checkpoint.Every = c.Every.String()
+	}
 	d.Restore = docRestorePol(p.Restore)
 	for _, st := range p.Scenario {
 		d.Scenario = append(d.Scenario, docStepOf(st))

@@ -75,6 +75,11 @@ type CheckpointPolicy struct {
 	Live, Incremental bool
 	// Replicas copies every host's files to this many other hosts.
 	Replicas int
+	// Every, when set, is the period of automatic checkpoints in labs and
+	// the console; Keep, when set, is how many checkpoints retention keeps
+	// (older ones go once nothing kept depends on them).
+	Every time.Duration
+	Keep  int
 }
 
 // RestorePolicy is the default for restores. Placement is normalized:

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -302,6 +303,23 @@ func (p *parser) checkpointPolicy(c *CheckpointPolicy, f field, driver string) {
 	if df, ok := cf["dir"]; ok {
 		if s, ok := p.str(df.val, "checkpoint.dir"); ok {
 			c.Dir = s
+		}
+	}
+	if ef, ok := cf["every"]; ok {
+		if s, ok := p.str(ef.val, "checkpoint.every"); ok {
+			d, err := time.ParseDuration(strings.TrimSpace(s))
+			if err != nil || d < time.Second {
+				p.fail(ef.val, "checkpoint.every", "a duration of at least 1s, such as 30s or 5m", "%q is not such a duration", s)
+			}
+			c.Every = d
+		}
+	}
+	if kf, ok := cf["keep"]; ok {
+		if n, ok := p.integer(kf.val, "checkpoint.keep"); ok {
+			if n < 1 || n > 10000 {
+				p.fail(kf.val, "checkpoint.keep", "1 or more", "keep %d checkpoints", n)
+			}
+			c.Keep = int(n)
 		}
 	}
 	req := api.CheckpointRequest{Method: c.Method}

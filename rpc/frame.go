@@ -39,6 +39,10 @@ type header struct {
 	Method string          `json:"method,omitempty"`
 	Error  *Error          `json:"error,omitempty"`
 	Body   json.RawMessage `json:"body,omitempty"`
+	// BodyLen, when set, says the body travels at the start of the payload
+	// instead: a body too large for the header (a manifest, a long list of
+	// ranges) still goes through, bounded like any payload.
+	BodyLen int `json:"body_len,omitempty"`
 }
 
 // frame is one decoded frame.
@@ -82,6 +86,13 @@ func readFrame(r io.Reader, maxPayload int) (*frame, error) {
 		if f.Payload, err = readN(r, int(plen)); err != nil {
 			return nil, unexpectedEOF(err)
 		}
+	}
+	if f.BodyLen != 0 {
+		if f.BodyLen < 0 || f.BodyLen > len(f.Payload) || len(f.Body) > 0 {
+			return nil, fmt.Errorf("%w: body of %d bytes does not fit the payload of %d", errFrame, f.BodyLen, len(f.Payload))
+		}
+		f.Body, f.Payload = json.RawMessage(f.Payload[:f.BodyLen:f.BodyLen]), f.Payload[f.BodyLen:]
+		f.BodyLen = 0
 	}
 	return f, nil
 }
@@ -131,9 +142,18 @@ func unexpectedEOF(err error) error {
 	return err
 }
 
+// spillBody is the body size beyond which a body travels in the payload.
+const spillBody = 256 << 10
+
 // encodeHeader returns the prefix and JSON header of f, ready to write before
-// its payload, or an error if f breaks a bound.
+// its payload, or an error if f breaks a bound. A large body moves to the
+// front of the payload (f is changed accordingly).
 func encodeHeader(f *frame, maxPayload int) ([]byte, error) {
+	if len(f.Body) > spillBody {
+		f.BodyLen = len(f.Body)
+		f.Payload = append(append(make([]byte, 0, len(f.Body)+len(f.Payload)), f.Body...), f.Payload...)
+		f.Body = nil
+	}
 	if len(f.Payload) > maxPayload {
 		return nil, fmt.Errorf("rpc: %s %q: payload of %d bytes exceeds the limit %d", f.Kind, f.Method, len(f.Payload), maxPayload)
 	}

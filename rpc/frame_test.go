@@ -153,3 +153,24 @@ func FuzzReadFrame(f *testing.F) {
 		}
 	})
 }
+
+func TestLargeBodySpillsIntoThePayload(t *testing.T) {
+	big := make([]byte, 0, 3<<20)
+	big = append(big, '"')
+	for len(big) < 3<<20-1 {
+		big = append(big, 'x')
+	}
+	big = append(big, '"')
+	var buf bytes.Buffer
+	f := &frame{header: header{ID: 1, Kind: kindRequest, Method: "m", Body: big}, Payload: []byte("data")}
+	if err := writeFrame(&buf, f, DefaultMaxPayload); err != nil {
+		t.Fatal(err)
+	}
+	got, err := readFrame(&buf, DefaultMaxPayload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got.Body, big) || string(got.Payload) != "data" {
+		t.Fatalf("body %d bytes, payload %q", len(got.Body), got.Payload)
+	}
+}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/charmbracelet/x/term"
 
+	"dcres/api"
 	"dcres/orchestrator"
 	"dcres/profiles"
 	"dcres/tui"
@@ -171,6 +172,17 @@ func cmdLab(ctx context.Context, args []string) error {
 	}
 	if err := s.Start(ctx); err != nil {
 		return err
+	}
+	if cp := p.Checkpoint; cp.Every > 0 {
+		// The profile's periodic checkpoints, for as long as the lab runs.
+		pctx, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			s.Periodic(pctx, api.CheckpointRequest{Method: cp.Method, Live: cp.Live, Incremental: cp.Incremental, Replicas: cp.Replicas}, cp.Every, cp.Keep)
+		}()
+		defer func() { stop(); <-done }()
+		logf("checkpoint every %s (keep %d)", cp.Every, cp.Keep)
 	}
 	if !interactive {
 		return runScenario(ctx, s, p, *c.json)
