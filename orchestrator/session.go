@@ -153,6 +153,9 @@ func (s *Session) setupParams(l layout) agentrpc.SetupParams {
 // Start sets the VM up on every host with the profile's split and runs it.
 func (s *Session) Start(ctx context.Context) error {
 	vmc := s.prof.VM
+	if main, err := s.host(vmc.Split[0].Host); err == nil && vmc.Driver == "qemu" && main.info.QEMU == "" {
+		return fmt.Errorf("host %s has no QEMU for this qemu guest: install it there (apt-get install qemu-system-x86), or use driver synthetic", main.spec.Name)
+	}
 	hosts := make([]string, len(vmc.Split))
 	shares := make([]float64, len(vmc.Split))
 	for i, sh := range vmc.Split {
