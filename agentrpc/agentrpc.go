@@ -32,6 +32,7 @@ const (
 	RestoreStop   = "restore.stop"
 	RestoreLoad   = "restore.load"
 	RestoreStart  = "restore.start"
+	RestoreWait   = "restore.wait"
 	Discard       = "restore.discard"
 	VerifyGuest   = "guest.verify"
 	EventStats    = "event.stats"
@@ -194,6 +195,10 @@ type LoadParams struct {
 	// DeviceFrom, on the main host, is a host holding a replica of the
 	// device state, when this host's own copy is lost.
 	DeviceFrom *ckpt.Replica `json:"device_from,omitempty"`
+	// Lazy (a home, not the main host) returns at once and loads in the
+	// background; a page asked for first is loaded first. restore.wait
+	// waits for the end.
+	Lazy bool `json:"lazy,omitempty"`
 }
 
 // LoadResult is what a target loaded.

@@ -203,6 +203,10 @@ type RestoreRequest struct {
 	From      string `json:"from"`
 	Placement string `json:"placement,omitempty"`
 	PlanOnly  bool   `json:"plan_only,omitempty"`
+	// Lazy starts the guest as soon as the main host's part and the device
+	// state are loaded; the homes load the rest in the background, pages
+	// the guest asks for first.
+	Lazy bool `json:"lazy,omitempty"`
 }
 
 // Plan is a restore placement: where every page goes and where it comes from.
@@ -238,6 +242,9 @@ type RestoreResult struct {
 	BytesOverNetwork int64        `json:"bytes_over_network"`
 	PerHost          []HostResult `json:"per_host"`
 	Plan             *Plan        `json:"plan,omitempty"`
+	// RunningSeconds is, for a lazy restore, the time until the guest ran
+	// (Seconds is the time until every page was home).
+	RunningSeconds float64 `json:"running_seconds,omitempty"`
 }
 
 // VerifyResult is what verify reports: for a checkpoint, digest faults; for

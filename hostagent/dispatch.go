@@ -197,6 +197,13 @@ func (a *Agent) serveOperator(ctx context.Context, req *rpc.Request) (any, []byt
 			return nil, nil, err
 		}
 		return nil, nil, v.start(ctx, p)
+	case agentrpc.RestoreWait:
+		return withVM(a, req, func(v *vm) (any, error) {
+			if v.lazy == nil {
+				return &agentrpc.LoadResult{}, nil
+			}
+			return v.lazy.wait(ctx)
+		})
 	case agentrpc.VerifyGuest:
 		return withVM(a, req, func(v *vm) (any, error) { return v.verifyGuest(ctx) })
 	}
@@ -298,7 +305,7 @@ func (a *Agent) peerHandler(name, fp string) rpc.Handler {
 			if err != nil {
 				return nil, nil, err
 			}
-			data, err := v.readPages(p.Start, p.Count)
+			data, err := v.readPages(ctx, p.Start, p.Count)
 			return nil, data, err
 		case agentrpc.PeerWriteBack:
 			var p agentrpc.WriteBackParams
@@ -351,9 +358,14 @@ func (a *Agent) peerVM(name string, inc uint64) (*vm, error) {
 	return v, nil
 }
 
-func (v *vm) readPages(start, count uint64) ([]byte, error) {
+func (v *vm) readPages(ctx context.Context, start, count uint64) ([]byte, error) {
 	if count == 0 || count > agentrpc.MaxPagesPerCall || start+count > v.npages || start+count < start {
 		return nil, fmt.Errorf("pages %d+%d: outside VM %s (%d pages) or more than %d", start, count, v.name, v.npages, agentrpc.MaxPagesPerCall)
+	}
+	if v.lazy != nil {
+		if err := v.lazy.ensure(ctx, start, count); err != nil {
+			return nil, fmt.Errorf("pages %d+%d are not loaded here yet, and loading them failed: %w", start, count, err)
+		}
 	}
 	out := make([]byte, count*api.PageSize)
 	for i := uint64(0); i < count; i++ {
@@ -374,7 +386,12 @@ func (v *vm) writePages(gfns []uint64, data []byte) error {
 		if g >= v.npages || v.loc.Home(g) != v.self {
 			return fmt.Errorf("page %d is not homed on %s", g, v.a.cfg.Name)
 		}
-		v.putHome(g, data[i*api.PageSize:(i+1)*api.PageSize])
+		page := data[i*api.PageSize : (i+1)*api.PageSize]
+		if v.lazy != nil {
+			v.lazy.write(g, page)
+			continue
+		}
+		v.putHome(g, page)
 	}
 	return nil
 }

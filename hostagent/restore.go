@@ -41,6 +41,25 @@ func (a *Agent) load(ctx context.Context, p agentrpc.LoadParams) (*agentrpc.Load
 	if err != nil {
 		return nil, err
 	}
+	if p.Lazy {
+		if v.isMain() {
+			v.close()
+			return nil, fmt.Errorf("the main host loads its part before the guest starts; lazy loading is for the other homes")
+		}
+		// Load in the background; the guest will ask for what it needs first.
+		// The marks of what was written since the cut are not kept: the
+		// loader's own stores would count, so this restore is no base for
+		// an incremental checkpoint.
+		l := newLazyLoad(v, p)
+		lctx, cancel := context.WithCancel(context.Background())
+		l.cancel = cancel
+		v.lazy = l
+		a.mu.Lock()
+		a.vms[v.name] = v
+		a.mu.Unlock()
+		go l.run(lctx)
+		return &agentrpc.LoadResult{Seconds: time.Since(start).Seconds()}, nil
+	}
 	res, err := v.loadPages(ctx, p)
 	if err == nil && p.DeviceFrom != nil {
 		// This host's copy of the device state is lost: bring the replica.

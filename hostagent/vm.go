@@ -38,6 +38,8 @@ type vm struct {
 	epochs map[string][]pager.Run
 	// base is the checkpoint of the last cut: committed, or restored.
 	base string
+	// lazy is the background load of a lazy restore, nil otherwise.
+	lazy *lazyLoad
 	// last sample, for rates
 	lastAt      time.Time
 	lastStats   pagingStats
@@ -152,6 +154,10 @@ func (v *vm) resume() error {
 
 // close stops the guest and frees the pages.
 func (v *vm) close() {
+	if l := v.lazy; l != nil {
+		l.cancel()
+		<-l.finished
+	}
 	v.mu.Lock()
 	if v.lease != nil {
 		v.lease.Stop()

@@ -87,6 +87,9 @@ func (s *Session) Restore(ctx context.Context, req api.RestoreRequest) (*api.Res
 	if err != nil {
 		return nil, err
 	}
+	if req.Lazy {
+		mach.Lazy()
+	}
 	nl := layout{vm: m.VM, main: rp.main, hosts: rp.hosts, locations: rp.locations, incarnation: uint64(time.Now().UnixNano()), nodes: was.Nodes}
 	if m.Method == "qemu-stream" {
 		// QEMU's own stream holds every page: the homes start empty and are
@@ -99,10 +102,11 @@ func (s *Session) Restore(ctx context.Context, req api.RestoreRequest) (*api.Res
 		return nil, err
 	}
 	s.emit(api.Event{Type: api.EvOpStart, Op: "restore", ID: m.ID, Message: fmt.Sprintf("restore of %s onto %v (%s)", m.ID, rp.hosts, placementName)})
-	d := &restoreDriver{s: s, m: m, manifest: manifest, rp: rp, l: nl, loads: map[string]*agentrpc.LoadResult{}, deviceFrom: deviceFrom}
+	d := &restoreDriver{s: s, m: m, manifest: manifest, rp: rp, l: nl, loads: map[string]*agentrpc.LoadResult{}, deviceFrom: deviceFrom, lazy: req.Lazy}
 	start := time.Now()
+	d.start = start
 	run(ctx, mach, d.perform, s.emitStep("restore", m.ID))
-	res := &api.RestoreResult{ID: m.ID, Placement: placementName, Seconds: time.Since(start).Seconds(), Plan: &rp.api}
+	res := &api.RestoreResult{ID: m.ID, Placement: placementName, Seconds: time.Since(start).Seconds(), Plan: &rp.api, RunningSeconds: d.running}
 	for _, h := range sortedKeys(d.loads) {
 		lr := d.loads[h]
 		res.PerHost = append(res.PerHost, api.HostResult{Host: h, Bytes: lr.Bytes, Pages: lr.Pages, Seconds: lr.Seconds, Pulled: lr.Pulled})
@@ -167,6 +171,9 @@ type restoreDriver struct {
 	// deviceFrom is the replica of the device state, when the main host's
 	// own copy is lost.
 	deviceFrom *ckpt.Replica
+	lazy       bool
+	start      time.Time
+	running    float64 // seconds until the guest ran
 }
 
 func (d *restoreDriver) perform(ctx context.Context, msg protocol.Msg) (func(), int64, error) {
@@ -192,6 +199,8 @@ func (d *restoreDriver) do(ctx context.Context, msg protocol.Msg) (func(), error
 		p := agentrpc.LoadParams{Setup: d.s.setupParams(d.l), ID: d.m.ID, Manifest: d.manifest}
 		if msg.To == d.rp.main {
 			p.DeviceFrom = d.deviceFrom
+		} else {
+			p.Lazy = d.lazy
 		}
 		for _, sr := range d.rp.sources[msg.To] {
 			p.Sources = append(p.Sources, agentrpc.Source{Host: sr.host, ID: sr.id, Of: sr.of, Ranges: sr.ranges})
@@ -203,7 +212,19 @@ func (d *restoreDriver) do(ctx context.Context, msg protocol.Msg) (func(), error
 		}
 		return func() { d.loads[msg.To] = &res }, nil
 	case protocol.Start:
-		return nil, h.callFor(ctx, agentrpc.RestoreStart, agentrpc.StartParams{VM: d.m.VM, ID: d.m.ID, Manifest: d.manifest}, nil, 0)
+		if err := h.callFor(ctx, agentrpc.RestoreStart, agentrpc.StartParams{VM: d.m.VM, ID: d.m.ID, Manifest: d.manifest}, nil, 0); err != nil {
+			return nil, err
+		}
+		t := time.Since(d.start).Seconds()
+		return func() { d.running = t }, nil
+	case protocol.Settle:
+		var res agentrpc.LoadResult
+		if err := h.callFor(ctx, agentrpc.RestoreWait, vmp, &res, 30*time.Minute); err != nil {
+			return nil, err
+		}
+		return func() { d.loads[msg.To] = &res }, nil
+	case protocol.Halt:
+		return nil, h.call(ctx, agentrpc.RestoreStop, vmp, nil)
 	case protocol.Discard:
 		return nil, h.call(ctx, agentrpc.Discard, vmp, nil)
 	}

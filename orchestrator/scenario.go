@@ -21,6 +21,7 @@ type StepResult struct {
 	Rounds           []api.Round      `json:"rounds,omitempty"`
 	BytesAgain       *int64           `json:"bytes_saved_again,omitempty"`
 	ReplicaBytes     int64            `json:"replica_bytes,omitempty"`
+	RunningSeconds   *float64         `json:"running_seconds,omitempty"`
 	ReplicaSeconds   float64          `json:"replica_seconds,omitempty"`
 	ID               string           `json:"id,omitempty"`
 	Placement        string           `json:"placement,omitempty"`
@@ -103,6 +104,9 @@ func runStep(ctx context.Context, ctrl api.Controller, st profiles.Step, hooks *
 			return r, err
 		}
 		r.ID, r.Placement, r.Seconds, r.PerHost = res.ID, res.Placement, res.Seconds, res.PerHost
+		if res.RunningSeconds > 0 {
+			r.RunningSeconds = &res.RunningSeconds
+		}
 		r.BytesOverNetwork = &res.BytesOverNetwork
 	case profiles.StepVerify:
 		res, err := ctrl.Verify(ctx, st.VerifyCheckpoint)

@@ -87,6 +87,9 @@ func (p *parser) step(st *Step, n *yaml.Node, path string, prof *Profile, hosts 
 		if pf, ok := f["placement"]; ok {
 			st.Restore.Placement, _ = p.placement(pf.val, path+".placement", hosts)
 		}
+		if lf, ok := f["lazy"]; ok {
+			st.Restore.Lazy, _ = p.boolean(lf.val, path+".lazy")
+		}
 	case StepVerify:
 		f, ok := p.fields(n, path, "scenario[].verify")
 		if !ok {

@@ -16,7 +16,7 @@ var schema = map[string][]string{
 	"restore.placement":     {"single", "hosts"},
 	"scenario[]":            {StepRun, StepCheckpoint, StepRestore, StepVerify, StepPauseForReader, StepFault},
 	"scenario[].checkpoint": {"method", "live", "incremental", "replicas"},
-	"scenario[].restore":    {"from", "placement"},
+	"scenario[].restore":    {"from", "placement", "lazy"},
 	"scenario[].verify":     {"checkpoint"},
 	"scenario[].fault":      {FaultKill, FaultCut, FaultRestoreLink, FaultSlow, "rate"},
 }

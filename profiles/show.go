@@ -99,6 +99,7 @@ type docStepCheckpoint struct {
 type docStepRestore struct {
 	From      string `yaml:"from" json:"from"`
 	Placement string `yaml:"placement" json:"placement"`
+	Lazy      bool   `yaml:"lazy,omitempty" json:"lazy,omitempty"`
 }
 
 type docStepVerify struct {
@@ -206,7 +207,7 @@ func docStepOf(st Step) docStep {
 		c := st.Checkpoint
 		d.Checkpoint = &docStepCheckpoint{Method: c.Method, Live: c.Live, Incremental: c.Incremental, Replicas: c.Replicas}
 	case StepRestore:
-		d.Restore = &docStepRestore{From: st.Restore.From, Placement: st.Restore.Placement}
+		d.Restore = &docStepRestore{From: st.Restore.From, Placement: st.Restore.Placement, Lazy: st.Restore.Lazy}
 	case StepVerify:
 		d.Verify = &docStepVerify{Checkpoint: st.VerifyCheckpoint}
 	case StepPauseForReader:

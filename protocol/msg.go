@@ -27,6 +27,8 @@ const (
 	Load    Kind = "load"    // every target: load its share (local piece and pulls)
 	Start   Kind = "start"   // main: rebuild the guest from the loaded state and run it
 	Discard Kind = "discard" // a target: drop what it loaded (the checkpoint stays)
+	Settle  Kind = "settle"  // lazy: a home: wait until its background load is done
+	Halt    Kind = "halt"    // lazy: main: stop the guest, a home failed to load
 )
 
 // Msg is one request to one host.

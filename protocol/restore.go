@@ -16,7 +16,18 @@ type Restore struct {
 	started bool
 	loaded  map[string]bool
 	errs    Errors
+	lazy    bool
+	running bool // lazy: the guest was started
 }
+
+// Lazy makes r a lazy restore: the homes' loads return at once and go on in
+// the background, the guest starts when the main host has loaded its part,
+// and the restore ends when every home settled; a home that fails after the
+// start halts the guest, which is never left running on missing pages.
+func (r *Restore) Lazy() { r.lazy = true }
+
+// Running reports whether a lazy restore's guest was started.
+func (r *Restore) Running() bool { return r.running }
 
 // NewRestore returns a machine restoring onto targets (which include main),
 // after stopping the VM on every host in old.
@@ -129,8 +140,31 @@ func (r *Restore) Step(rep Reply) []Msg {
 			r.discard(&out)
 			return out
 		}
+		if r.lazy {
+			r.running = true
+			for _, h := range r.targets {
+				if h != r.main {
+					r.out.send(&out, Msg{To: h, Kind: Settle})
+				}
+			}
+			if len(out) > 0 {
+				return out
+			}
+		}
 		r.phase = PhaseDone
-	case Discard:
+	case Settle:
+		if r.out.has(Settle) {
+			return nil
+		}
+		if len(r.errs) > 0 {
+			// Pages are missing: the guest must not run on.
+			r.running = false
+			r.out.send(&out, Msg{To: r.main, Kind: Halt})
+			r.discard(&out)
+			return out
+		}
+		r.phase = PhaseDone
+	case Halt, Discard:
 	}
 	if r.phase == PhaseCleaning && !r.out.has(Discard) {
 		r.phase = PhaseFailed

@@ -29,6 +29,7 @@ type sim struct {
 	failed map[Msg]bool
 	// offline: a checkpoint without the guest (compaction): saves need no pause.
 	offline bool
+	halted  bool
 }
 
 func newSim(t *testing.T, seed int64, fail float64, names []string) *sim {
@@ -125,6 +126,15 @@ func (s *sim) deliver(m Msg) Reply {
 		if !fails {
 			h.loaded = false
 		}
+	case Settle:
+		if !s.hosts["main"].running && !s.halted {
+			s.fatalf("settle on %s before the guest started", m.To)
+		}
+	case Halt:
+		if !fails {
+			h.running = false
+		}
+		s.halted = true
 	}
 	s.trace = append(s.trace, fmt.Sprintf("%s:%v", m, err != nil))
 	r := Reply{From: m.To, Kind: m.Kind, Err: err}
@@ -300,6 +310,9 @@ func TestRestoreSimulation(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if rng.Intn(2) == 0 {
+			r.Lazy()
+		}
 		s.run(r)
 		if r.Err() == nil && !s.hosts["main"].running {
 			s.fatalf("seed %d: restore succeeded but the guest is not running", seed)
@@ -307,7 +320,7 @@ func TestRestoreSimulation(t *testing.T) {
 		if r.Err() != nil && r.Phase() == PhaseDone {
 			s.fatalf("seed %d: done with errors", seed)
 		}
-		if r.Err() != nil && s.hosts["main"].running && !s.failed[Msg{To: "main", Kind: Stop}] {
+		if r.Err() != nil && s.hosts["main"].running && !s.failed[Msg{To: "main", Kind: Stop}] && !s.failed[Msg{To: "main", Kind: Halt}] {
 			s.fatalf("seed %d: failed restore left a guest running: %v", seed, r.Err())
 		}
 	}

@@ -48,6 +48,7 @@ func cmdRestore(ctx context.Context, args []string) error {
 	from := fs.String("from", "last", "checkpoint id, or last, last-dcres, last-traditional")
 	placement := fs.String("placement", "same", "same, single:HOST (one host, a normal VM), or HOST=P%,HOST=P%")
 	planOnly := fs.Bool("plan-only", false, "print the plan (bytes per target and link, expected time) and change nothing")
+	lazy := fs.Bool("lazy", false, "start the guest once the main host's part is loaded; the other homes load the rest in the background")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -61,7 +62,7 @@ func cmdRestore(ctx context.Context, args []string) error {
 		return err
 	}
 	defer s.Close()
-	res, err := s.Restore(ctx, api.RestoreRequest{From: *from, Placement: *placement, PlanOnly: *planOnly})
+	res, err := s.Restore(ctx, api.RestoreRequest{From: *from, Placement: *placement, PlanOnly: *planOnly, Lazy: *lazy})
 	if err != nil {
 		return err
 	}
