@@ -231,10 +231,26 @@ func guestPattern(p string) string {
 // and QEMU's exit for the operators.
 func (g *qemuGuest) watch(ctx context.Context, qm *qemu.VM) {
 	lines := qm.Serial()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	last := time.Now() // the last heartbeat, or the last time the guest was paused
+	hung := false
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-tick.C:
+			g.mu.Lock()
+			paused := g.gated
+			g.mu.Unlock()
+			switch {
+			case paused:
+				last = time.Now()
+			case !hung && time.Since(last) > hangAfter:
+				hung = true
+				g.v.a.logf(api.Error, "VM %s: the guest has sent no heartbeat for %s (hung, or starved of CPU); last console lines: %s",
+					g.v.name, hangAfter, strings.Join(qm.SerialTail(5), " | "))
+			}
 		case <-qm.Exited():
 			g.v.a.logf(api.Error, "VM %s: QEMU exited (%v); last console lines: %s", g.v.name, qm.Wait(), strings.Join(qm.SerialTail(5), " | "))
 			return
@@ -247,12 +263,20 @@ func (g *qemuGuest) watch(ctx context.Context, qm *qemu.VM) {
 				g.mu.Lock()
 				g.hb = l
 				g.mu.Unlock()
+				if hung {
+					g.v.a.logf(api.Warn, "VM %s: the guest's heartbeats are back", g.v.name)
+				}
+				last, hung = time.Now(), false
 			case "error", "fatal":
 				g.v.a.logf(api.Error, "VM %s guest: %s", g.v.name, l.Raw)
 			}
 		}
 	}
 }
+
+// hangAfter is how long a running guest may stay silent on its console
+// (it beats once a second) before the agent reports it as hung.
+const hangAfter = 20 * time.Second
 
 // sampleDirtyRate measures the guest's dirty rate with QEMU's page sampling
 // (the only mode safe under TCG) every few seconds.
