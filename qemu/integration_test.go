@@ -151,18 +151,24 @@ func TestIntegrationBootTwoNodes(t *testing.T) {
 		t.Fatalf("NodeFSTypes = %v", got)
 	}
 	cleanBeats(t, vm, 2, 0)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()
 	if st, err := vm.Status(ctx); err != nil || st != "running" {
 		t.Fatalf("Status = %q, %v; want running", st, err)
 	}
-	rate, err := vm.CalcDirtyRate(ctx, 1)
-	if err != nil {
-		t.Fatalf("CalcDirtyRate: %v", err)
+	// Page sampling looks at a few hundred pages: at 4 MiB/s a one-second
+	// sample can see none dirty. Longer samples, a few tries.
+	var rate float64
+	for try := 0; try < 3 && rate <= 0; try++ {
+		r, err := vm.CalcDirtyRate(ctx, 2)
+		if err != nil {
+			t.Fatalf("CalcDirtyRate: %v", err)
+		}
+		rate = r
 	}
 	t.Logf("MEASURE dirty rate (guest asked for 4 MiB/s): %.1f MiB/s", rate/(1<<20))
 	if rate <= 0 {
-		t.Fatalf("dirty rate %v of a guest writing 4 MiB/s", rate)
+		t.Fatalf("dirty rate %v of a guest writing 4 MiB/s, in three samples", rate)
 	}
 }
 
