@@ -233,7 +233,7 @@ func plan(chain []*ckpt.Manifest, p placement, pin uint64, linkRate int64) (*res
 				pt.LocalBytes += b
 			} else {
 				pt.PullBytes += b
-				rp.api.Links = append(rp.api.Links, api.PlanLink{From: sh, To: th, Bytes: b})
+				rp.api.Links = addLink(rp.api.Links, sh, th, b)
 				in[th] += b
 				out[sh] += b
 			}
@@ -332,4 +332,16 @@ func runsOf(target []int8, hosts []string) []api.Range {
 		out = append(out, api.Range{Start: uint64(g), Count: 1, Host: h})
 	}
 	return out
+}
+
+// addLink adds b bytes to the link from -> to (pieces of several checkpoints
+// of a chain can cross the same link).
+func addLink(links []api.PlanLink, from, to string, b int64) []api.PlanLink {
+	for i := range links {
+		if links[i].From == from && links[i].To == to {
+			links[i].Bytes += b
+			return links
+		}
+	}
+	return append(links, api.PlanLink{From: from, To: to, Bytes: b})
 }

@@ -16,15 +16,7 @@ func cmdCheckpoint(ctx context.Context, args []string) error {
 	live := fs.Bool("live", false, "live checkpoint (pre-copy rounds while the guest runs)")
 	incremental := fs.Bool("incremental", false, "save only what changed since the last checkpoint (its parent)")
 	replicas := fs.Int("replicas", 0, "copy every host's files to this many other hosts, so a lost host still restores")
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	p, err := loadProfile(pos)
-	if err != nil {
-		return err
-	}
-	s, err := attach(ctx, p, c)
+	s, _, err := attachArgs(ctx, fs, c, args, 0, 0)
 	if err != nil {
 		return err
 	}
@@ -49,15 +41,7 @@ func cmdRestore(ctx context.Context, args []string) error {
 	placement := fs.String("placement", "same", "same, single:HOST (one host, a normal VM), or HOST=P%,HOST=P%")
 	planOnly := fs.Bool("plan-only", false, "print the plan (bytes per target and link, expected time) and change nothing")
 	lazy := fs.Bool("lazy", false, "start the guest once the main host's part is loaded; the other homes load the rest in the background")
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	p, err := loadProfile(pos)
-	if err != nil {
-		return err
-	}
-	s, err := attach(ctx, p, c)
+	s, _, err := attachArgs(ctx, fs, c, args, 0, 0)
 	if err != nil {
 		return err
 	}
@@ -95,23 +79,15 @@ func printPlan(pl *api.Plan) {
 func cmdVerify(ctx context.Context, args []string) error {
 	fs := newFlags("verify", "PROFILE [CHECKPOINT]", "Check every digest of a checkpoint on every host (host, file and byte range of\nany fault), or, without CHECKPOINT, read every page of the running guest and\ncompare it with the version the guest wrote last.")
 	c := addCommon(fs)
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	id := ""
-	if len(pos) == 2 {
-		id, pos = pos[1], pos[:1]
-	}
-	p, err := loadProfile(pos)
-	if err != nil {
-		return err
-	}
-	s, err := attach(ctx, p, c)
+	s, rest, err := attachArgs(ctx, fs, c, args, 0, 1)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
+	id := ""
+	if len(rest) == 1 {
+		id = rest[0]
+	}
 	res, err := s.Verify(ctx, id)
 	if err != nil {
 		return err
@@ -137,15 +113,7 @@ func cmdVerify(ctx context.Context, args []string) error {
 func cmdList(ctx context.Context, args []string) error {
 	fs := newFlags("ls", "PROFILE", "List the checkpoints committed on every host they need.")
 	c := addCommon(fs)
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	p, err := loadProfile(pos)
-	if err != nil {
-		return err
-	}
-	s, err := attach(ctx, p, c)
+	s, _, err := attachArgs(ctx, fs, c, args, 0, 0)
 	if err != nil {
 		return err
 	}
@@ -167,45 +135,23 @@ func cmdList(ctx context.Context, args []string) error {
 func cmdDelete(ctx context.Context, args []string) error {
 	fs := newFlags("delete", "PROFILE CHECKPOINT", "Delete a checkpoint on every host.")
 	c := addCommon(fs)
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 2 {
-		return usagef("dcres delete PROFILE CHECKPOINT")
-	}
-	p, err := loadProfile(pos[:1])
-	if err != nil {
-		return err
-	}
-	s, err := attach(ctx, p, c)
+	s, rest, err := attachArgs(ctx, fs, c, args, 1, 1)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	return s.Delete(ctx, pos[1])
+	return s.Delete(ctx, rest[0])
 }
 
 func cmdCompact(ctx context.Context, args []string) error {
 	fs := newFlags("compact", "PROFILE CHECKPOINT", "Fold an incremental checkpoint and its chain of parents into a new full\ncheckpoint that restores to the same pages (each host from the pieces it holds).")
 	c := addCommon(fs)
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 2 {
-		return usagef("dcres compact PROFILE CHECKPOINT")
-	}
-	p, err := loadProfile(pos[:1])
-	if err != nil {
-		return err
-	}
-	s, err := attach(ctx, p, c)
+	s, rest, err := attachArgs(ctx, fs, c, args, 1, 1)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	res, err := s.Compact(ctx, pos[1])
+	res, err := s.Compact(ctx, rest[0])
 	if err != nil {
 		return err
 	}
@@ -213,7 +159,7 @@ func cmdCompact(ctx context.Context, args []string) error {
 		printJSON(res)
 		return nil
 	}
-	fmt.Printf("compacted %s into %s: %s in %.2fs\n", pos[1], res.ID, units.FormatBytes(res.BytesSaved), res.Seconds)
+	fmt.Printf("compacted %s into %s: %s in %.2fs\n", rest[0], res.ID, units.FormatBytes(res.BytesSaved), res.Seconds)
 	printPerHost(res.PerHost)
 	return nil
 }

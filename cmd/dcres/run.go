@@ -132,6 +132,7 @@ func cmdLab(ctx context.Context, args []string) error {
 	fs := newFlags("lab", "[PROFILE]", "Run a local lab: one agent process per host of the profile (default: the embedded\nlab-local), a split-memory VM across them, and the operator console. Without a\nterminal (or with --headless) it runs the profile's scenario and prints a summary.\nThe lab is torn down on exit or Ctrl-C.")
 	c := addCommon(fs)
 	headless := fs.Bool("headless", false, "run the scenario and print the summary instead of opening the console")
+	serve := fs.Bool("serve", false, "keep the lab and its VM up, without console or scenario, until Ctrl-C (for dcres checkpoint, restore, ... against it)")
 	readOnly := fs.Bool("read-only", false, "console: disable every action")
 	record := fs.String("record", "", "recording file (default: a new file in the user cache's dcres/recordings)")
 	noRecord := fs.Bool("no-record", false, "do not record the session")
@@ -150,7 +151,7 @@ func cmdLab(ctx context.Context, args []string) error {
 	if dir == "" {
 		dir = defaultLabDir(p)
 	}
-	interactive := !*headless && !*c.json && term.IsTerminal(os.Stdin.Fd()) && term.IsTerminal(os.Stdout.Fd())
+	interactive := !*headless && !*serve && !*c.json && term.IsTerminal(os.Stdin.Fd()) && term.IsTerminal(os.Stdout.Fd())
 	logf := func(string, ...any) {}
 	if !interactive && !*c.json {
 		logf = func(f string, a ...any) { fmt.Fprintf(os.Stderr, "lab: "+f+"\n", a...) }
@@ -183,6 +184,11 @@ func cmdLab(ctx context.Context, args []string) error {
 		}()
 		defer func() { stop(); <-done }()
 		logf("checkpoint every %s (keep %d)", cp.Every, cp.Keep)
+	}
+	if *serve {
+		fmt.Fprintf(os.Stderr, "lab %s is up (agents: %v); dcres commands with profile %s reach it. Ctrl-C ends it.\n", p.Name, s.Hosts(), p.Name)
+		<-ctx.Done()
+		return nil
 	}
 	if !interactive {
 		return runScenario(ctx, s, p, *c.json)

@@ -199,3 +199,28 @@ func expandHome(p string) string {
 	}
 	return p
 }
+
+// attachArgs parses a command's flags and its arguments, PROFILE and then
+// between min and max more, and attaches to the profile's running VM.
+func attachArgs(ctx context.Context, fs *flag.FlagSet, c *common, args []string, min, max int) (*session, []string, error) {
+	pos, err := parse(fs, args)
+	if err != nil {
+		return nil, nil, err
+	}
+	var rest []string
+	if len(pos) > 1 {
+		pos, rest = pos[:1], pos[1:]
+	}
+	if len(rest) < min || len(rest) > max {
+		return nil, nil, usagef("wrong number of arguments (see dcres %s --help)", fs.Name())
+	}
+	p, err := loadProfile(pos)
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := attach(ctx, p, c)
+	if err != nil {
+		return nil, nil, err
+	}
+	return s, rest, nil
+}
