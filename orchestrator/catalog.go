@@ -215,7 +215,10 @@ func (s *Session) Verify(ctx context.Context, id string) (*api.VerifyResult, err
 			has := s.have[m.ID][name]
 			s.mu.Unlock()
 			if !has {
+				// The hosts' reports are being appended meanwhile.
+				mu.Lock()
 				out.Faults = append(out.Faults, fmt.Sprintf("%s: checkpoint %s is lost there (unreachable, or its directory is gone)%s", name, m.ID, redundancyNote(m, name)))
+				mu.Unlock()
 				continue
 			}
 			h, err := s.host(name)
