@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"dcres/api"
+	"dcres/internal/eventq"
 )
 
 // ErrReadOnly is what a Player returns for every operation.
@@ -42,7 +43,7 @@ type Player struct {
 	speed  float64
 	next   int  // index of the next event to deliver
 	ended  bool // the end notice was sent
-	subs   map[*playerSub]bool
+	subs   map[*eventq.Queue]bool
 	wake   chan struct{}
 	quit   chan struct{} // ends the driver; nil while none runs
 	done   chan struct{} // closed when the driver has returned
@@ -59,7 +60,7 @@ func NewPlayer(rec *Recording) *Player { return NewPlayerClock(rec, SystemClock{
 // NewPlayerClock returns a Player of rec on clock.
 func NewPlayerClock(rec *Recording, clock Clock) *Player {
 	return &Player{rec: rec, clock: clock, anchor: clock.Now(), speed: 1,
-		subs: map[*playerSub]bool{}, wake: make(chan struct{}, 1)}
+		subs: map[*eventq.Queue]bool{}, wake: make(chan struct{}, 1)}
 }
 
 // Recording returns the recording played.
@@ -244,14 +245,14 @@ func fmtOffset(d time.Duration) string {
 // broadcast queues evs for every subscriber; p.mu held.
 func (p *Player) broadcast(evs ...api.Event) {
 	for s := range p.subs {
-		s.push(evs...)
+		s.Push(evs...)
 	}
 }
 
 // Subscribe returns the replayed events. The first subscriber starts the
 // delivering goroutine; the last one's unsubscribe ends it.
 func (p *Player) Subscribe() (<-chan api.Event, func()) {
-	s := &playerSub{ch: make(chan api.Event), wake: make(chan struct{}, 1), done: make(chan struct{}), exited: make(chan struct{})}
+	s := eventq.New()
 	p.mu.Lock()
 	if len(p.subs) == 0 {
 		p.next = p.upTo(p.position())
@@ -259,14 +260,13 @@ func (p *Player) Subscribe() (<-chan api.Event, func()) {
 		go p.drive(p.quit, p.done)
 	}
 	p.subs[s] = true
-	s.push(p.condense(0, p.next)...)
+	s.Push(p.condense(0, p.next)...)
 	p.mu.Unlock()
-	go s.pump()
 	var once sync.Once
-	return s.ch, func() { once.Do(func() { p.unsubscribe(s) }) }
+	return s.C(), func() { once.Do(func() { p.unsubscribe(s) }) }
 }
 
-func (p *Player) unsubscribe(s *playerSub) {
+func (p *Player) unsubscribe(s *eventq.Queue) {
 	p.mu.Lock()
 	if !p.subs[s] {
 		p.mu.Unlock()
@@ -283,14 +283,13 @@ func (p *Player) unsubscribe(s *playerSub) {
 		close(quit)
 		<-done
 	}
-	close(s.done)
-	<-s.exited
+	s.Close()
 }
 
 // Close ends every subscription and waits for the player's goroutines.
 func (p *Player) Close() {
 	p.mu.Lock()
-	subs := make([]*playerSub, 0, len(p.subs))
+	subs := make([]*eventq.Queue, 0, len(p.subs))
 	for s := range p.subs {
 		subs = append(subs, s)
 	}
@@ -367,52 +366,3 @@ func (p *Player) Verify(context.Context, string) (*api.VerifyResult, error) {
 
 // Delete returns ErrReadOnly.
 func (p *Player) Delete(context.Context, string) error { return ErrReadOnly }
-
-// playerSub is one subscription: an unbounded queue drained into ch by
-// pump, so the driver never blocks on a slow subscriber.
-type playerSub struct {
-	ch     chan api.Event
-	mu     sync.Mutex
-	queue  []api.Event
-	wake   chan struct{}
-	done   chan struct{}
-	exited chan struct{}
-}
-
-func (s *playerSub) push(evs ...api.Event) {
-	if len(evs) == 0 {
-		return
-	}
-	s.mu.Lock()
-	s.queue = append(s.queue, evs...)
-	s.mu.Unlock()
-	select {
-	case s.wake <- struct{}{}:
-	default:
-	}
-}
-
-func (s *playerSub) pump() {
-	defer close(s.exited)
-	defer close(s.ch)
-	for {
-		s.mu.Lock()
-		if len(s.queue) == 0 {
-			s.mu.Unlock()
-			select {
-			case <-s.wake:
-				continue
-			case <-s.done:
-				return
-			}
-		}
-		ev := s.queue[0]
-		s.queue = s.queue[1:]
-		s.mu.Unlock()
-		select {
-		case s.ch <- ev:
-		case <-s.done:
-			return
-		}
-	}
-}
