@@ -78,19 +78,22 @@ func Connect(ctx context.Context, cfg Config) (*Session, error) {
 	s := &Session{cfg: cfg, prof: cfg.Profile, hosts: map[string]*hostConn{}, bus: newBus(),
 		stats: map[string]api.HostStats{}, last: map[string]string{}}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	var mu sync.Mutex
+	for _, spec := range cfg.Hosts {
+		s.order = append(s.order, spec.Name)
+	}
+	// Agents send figures as soon as a host is connected, while the others
+	// are still dialled: s.hosts is filled under s.mu, which the event path
+	// takes too.
 	g, gctx := errgroup.WithContext(ctx)
 	for _, spec := range cfg.Hosts {
-		spec := spec
-		s.order = append(s.order, spec.Name)
 		g.Go(func() error {
 			h, err := dialHost(gctx, spec, cfg.Signers, cfg.HostKey, s.onAgentEvent)
 			if err != nil {
 				return err
 			}
-			mu.Lock()
+			s.mu.Lock()
 			s.hosts[spec.Name] = h
-			mu.Unlock()
+			s.mu.Unlock()
 			return nil
 		})
 	}
@@ -285,6 +288,9 @@ func (s *Session) emitHosts() {
 	for _, name := range s.order {
 		st := s.stats[name]
 		h := s.hosts[name]
+		if h == nil {
+			continue // still connecting
+		}
 		st.Host, st.Addr = name, h.spec.Addr
 		if st.Role == "" {
 			st.Role = "sub"
