@@ -60,6 +60,9 @@ type InfoResult struct {
 	HostKey     string `json:"host_key"` // authorized_keys format
 	MemoryBytes int64  `json:"memory_bytes"`
 	QEMU        string `json:"qemu,omitempty"` // QEMU's version, if installed
+	// PeerAddr is the address the agent accepts peers on (its --listen
+	// address; the host part may be unspecified, e.g. 0.0.0.0:2222).
+	PeerAddr string `json:"peer_addr,omitempty"`
 }
 
 // Peer introduces another agent of the VM: where it listens and the key it

@@ -19,6 +19,10 @@ type Config struct {
 	Lease time.Duration
 	// StatsEvery is the period of the figures sent to operators (default 1 s).
 	StatsEvery time.Duration
+	// PeerAddr is the address the agent listens on for peers, reported by
+	// agent.info (a coordinator that reached the agent through sshd learns
+	// where its peers must dial from it).
+	PeerAddr string
 	// Logf logs; nil discards.
 	Logf func(format string, args ...any)
 }

@@ -232,7 +232,7 @@ func withVM(a *Agent, req *rpc.Request, fn func(v *vm) (any, error)) (any, []byt
 func (a *Agent) info() agentrpc.InfoResult {
 	res := agentrpc.InfoResult{Name: a.cfg.Name, Version: Version,
 		HostKey:     strings.TrimSpace(string(ssh.MarshalAuthorizedKey(a.hostKey.PublicKey()))),
-		MemoryBytes: memTotal()}
+		MemoryBytes: memTotal(), PeerAddr: a.cfg.PeerAddr}
 	if out, err := exec.Command("qemu-system-x86_64", "--version").Output(); err == nil {
 		res.QEMU = strings.SplitN(strings.TrimSpace(string(out)), "\n", 2)[0]
 	}

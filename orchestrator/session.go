@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"sync"
 	"time"
 
@@ -132,13 +133,29 @@ func (s *Session) peers() []agentrpc.Peer {
 	var ps []agentrpc.Peer
 	for _, name := range s.order {
 		h := s.hosts[name]
-		addr := h.spec.PeerAddr
-		if addr == "" {
-			addr = h.spec.Addr
-		}
-		ps = append(ps, agentrpc.Peer{Name: name, Addr: addr, HostKey: h.info.HostKey})
+		ps = append(ps, agentrpc.Peer{Name: name, Addr: peerAddr(h.spec, h.info), HostKey: h.info.HostKey})
 	}
 	return ps
+}
+
+// peerAddr is where the other agents reach a host's agent: the spec's
+// PeerAddr; for an agent behind sshd (Command set), the listen address it
+// reports, on the host the coordinator reached when it listens on all
+// addresses; else the address the coordinator dialled.
+func peerAddr(spec HostSpec, info agentrpc.InfoResult) string {
+	switch {
+	case spec.PeerAddr != "":
+		return spec.PeerAddr
+	case spec.Command != "" && info.PeerAddr != "":
+		lh, lp, err := net.SplitHostPort(info.PeerAddr)
+		if ip := net.ParseIP(lh); err == nil && (lh == "" || ip != nil && ip.IsUnspecified()) {
+			if h, _, err := net.SplitHostPort(spec.Addr); err == nil {
+				return net.JoinHostPort(h, lp)
+			}
+		}
+		return info.PeerAddr
+	}
+	return spec.Addr
 }
 
 // setupParams describes the VM on the layout l.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log"
 	"net"
@@ -33,15 +34,27 @@ func cmdAgent(ctx context.Context, args []string) error {
 		return usagef("--name and --data are required")
 	}
 	logger := log.New(os.Stderr, "agent "+*name+": ", log.LstdFlags|log.Lmicroseconds)
-	a, err := hostagent.New(hostagent.Config{Name: *name, DataDir: *data, AuthorizedKeys: *authorized, Lease: *lease, Logf: logger.Printf})
-	if err != nil {
-		return err
+	keys := *authorized
+	if *useStdio && keys == "" {
+		if _, err := os.Stat(filepath.Join(*data, "authorized_keys")); errors.Is(err, os.ErrNotExist) {
+			// Behind sshd, sshd authenticates operators; the listener then
+			// serves introduced peers only.
+			keys = os.DevNull
+			logger.Printf("no %s: operators reach this agent only through sshd (--stdio)", filepath.Join(*data, "authorized_keys"))
+		}
 	}
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w (is another agent running there?)", *listen, err)
 	}
+	a, err := hostagent.New(hostagent.Config{Name: *name, DataDir: *data, AuthorizedKeys: keys, Lease: *lease,
+		PeerAddr: ln.Addr().String(), Logf: logger.Printf})
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	if err := writeAddr(*data, ln.Addr().String()); err != nil {
+		ln.Close()
 		return err
 	}
 	logger.Printf("listening on %s", ln.Addr())

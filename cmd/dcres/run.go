@@ -89,11 +89,7 @@ func (s *session) record(ctx context.Context, path string) error {
 
 // connectHosts connects to a profile's real hosts without attaching.
 func connectHosts(ctx context.Context, p *profiles.Profile, c *common) (*session, error) {
-	s, err := attach(ctx, p, c)
-	if err == nil {
-		return s, nil
-	}
-	return nil, err
+	return connect(ctx, p, c)
 }
 
 func runScenario(ctx context.Context, s *session, p *profiles.Profile, asJSON bool) error {

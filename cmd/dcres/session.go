@@ -116,6 +116,20 @@ func startLab(ctx context.Context, p *profiles.Profile, dir string, logf func(st
 // attach connects to the hosts of p where a VM already runs: a running lab's
 // agents for a lab profile, the profile's hosts otherwise.
 func attach(ctx context.Context, p *profiles.Profile, c *common) (*session, error) {
+	s, err := connect(ctx, p, c)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Attach(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// connect connects to the hosts of p (a running lab's agents for a lab
+// profile, the profile's hosts otherwise) without looking for the VM.
+func connect(ctx context.Context, p *profiles.Profile, c *common) (*session, error) {
 	s := &session{prof: p}
 	cfg := orchestrator.Config{Profile: p}
 	if p.Lab != nil {
@@ -158,7 +172,7 @@ func attach(ctx context.Context, p *profiles.Profile, c *common) (*session, erro
 			cfg.Signers = signers
 		}
 		for _, h := range p.Hosts {
-			cfg.Hosts = append(cfg.Hosts, orchestrator.HostSpec{Name: h.Name, Addr: h.Address, User: h.User, Command: h.Command})
+			cfg.Hosts = append(cfg.Hosts, orchestrator.HostSpec{Name: h.Name, Addr: h.Address, User: h.User, Command: agentCommand(h)})
 			if *c.key == "" && h.Key != "" {
 				signers, err := transport.SignersFromFiles(expandHome(h.Key))
 				if err != nil {
@@ -184,11 +198,46 @@ func attach(ctx context.Context, p *profiles.Profile, c *common) (*session, erro
 		return nil, err
 	}
 	s.Session = sess
-	if err := sess.Attach(ctx); err != nil {
-		s.Close()
-		return nil, err
-	}
 	return s, nil
+}
+
+// agentCommand is the command that starts a host's agent through its sshd:
+// the profile's command, with --name and --data from the profile added
+// unless the command gives them. (An authorized_keys command="..." on the
+// host overrides it all.)
+func agentCommand(h profiles.Host) string {
+	cmd := h.Command
+	if cmd == "" {
+		return ""
+	}
+	has := func(flag string) bool {
+		for _, w := range strings.Fields(cmd) {
+			if w == flag || strings.HasPrefix(w, flag+"=") {
+				return true
+			}
+		}
+		return false
+	}
+	if !has("--name") && !has("-name") {
+		cmd += " --name " + shellQuote(h.Name)
+	}
+	if !has("--data") && !has("-data") && h.Data != "" {
+		if rest, ok := strings.CutPrefix(h.Data, "~/"); ok {
+			cmd += " --data ~/" + shellQuote(rest) // the remote shell expands ~
+		} else {
+			cmd += " --data " + shellQuote(h.Data)
+		}
+	}
+	return cmd
+}
+
+// shellQuote quotes s for a POSIX shell (sshd runs commands through the
+// user's shell).
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:=") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 func expandHome(p string) string {
