@@ -38,12 +38,17 @@ type StepResult struct {
 
 // Hooks are what a scenario may need beyond the controller. Either may be nil.
 type Hooks struct {
-	// Reader waits for the reader to go on after a pause-for-reader step;
-	// without it such steps are skipped.
+	// Reader shows a pause-for-reader step's text and waits for the reader
+	// to go on (the console: until a key); without it such steps are
+	// skipped, as `dcres run` does. With it, the step is also published as
+	// an api.EvReader event when ctrl can Emit (a Session can).
 	Reader func(ctx context.Context, text string) error
 	// Faults carries out fault steps (a lab implements it).
 	Faults Faults
 }
+
+// emitter is a Controller that publishes events of its callers (Session).
+type emitter interface{ Emit(api.Event) }
 
 // Faults injects the faults of a lab's scenario.
 type Faults interface {
@@ -121,9 +126,14 @@ func runStep(ctx context.Context, ctrl api.Controller, st profiles.Step, hooks *
 	case profiles.StepPauseForReader:
 		r.Text = st.Text
 		if hooks.Reader != nil {
+			// Shown to a reader: recordings keep the note, and replays show it.
+			if e, ok := ctrl.(emitter); ok {
+				e.Emit(api.Event{Type: api.EvReader, Message: st.Text})
+			}
 			if err := hooks.Reader(ctx, st.Text); err != nil {
 				return r, err
 			}
+			r.Seconds = time.Since(start).Seconds()
 		}
 	case profiles.StepFault:
 		f := st.Fault
@@ -147,7 +157,7 @@ func runStep(ctx context.Context, ctrl api.Controller, st profiles.Step, hooks *
 		if err != nil {
 			return r, err
 		}
-		if c, ok := ctrl.(interface{ Emit(api.Event) }); ok {
+		if c, ok := ctrl.(emitter); ok {
 			c.Emit(api.Event{Type: api.EvLog, Level: api.Warn, Host: f.Host, Message: "fault injected: " + r.Text})
 		}
 	default:
