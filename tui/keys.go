@@ -21,6 +21,8 @@ type KeyMap struct {
 	Yes         key.Binding
 	Cancel      key.Binding
 	Enter       key.Binding
+	// GoOn (with Enter) ends a scenario's pause-for-reader.
+	GoOn key.Binding
 	// Replay keys, offered when the Controller is an api.Player.
 	Pause   key.Binding
 	Faster  key.Binding
@@ -54,6 +56,7 @@ func DefaultKeyMap() KeyMap {
 		Yes:         b([]string{"y", "Y"}, "y", "yes"),
 		Cancel:      b([]string{"esc", "n", "N"}, "esc", "cancel"),
 		Enter:       b([]string{"enter"}, "enter", "choose"),
+		GoOn:        b([]string{"space"}, "space", "go on"),
 		Pause:       b([]string{"space"}, "space", "pause"),
 		Faster:      b([]string{"+", "="}, "+", "faster"),
 		Slower:      b([]string{"-"}, "-", "slower"),

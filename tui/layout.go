@@ -19,8 +19,11 @@ func (m *Model) render() string {
 		return fit("dcres: terminal too small (need 80x24)", w, h)
 	}
 	m.status.running = m.running
-	if m.status.running == "" {
+	switch {
+	case m.status.running == "":
 		m.status.running = m.remoteOp
+	case m.running == "scenario" && m.remoteOp != "":
+		m.status.running = "scenario: " + m.remoteOp
 	}
 	m.header.SetSize(w, 1)
 	m.status.SetSize(w, 2)
@@ -30,6 +33,13 @@ func (m *Model) render() string {
 		bodyH--
 		m.replay.SetSize(w, 1)
 		bar = m.replay.View()
+	}
+	var note string
+	if m.note != nil && !m.showHelp {
+		// Above the status line, so the panels the note speaks of stay
+		// in view.
+		note = m.noteView(w, max(3, bodyH/2))
+		bodyH -= strings.Count(note, "\n") + 1
 	}
 	var body string
 	switch {
@@ -42,7 +52,7 @@ func (m *Model) render() string {
 	default:
 		body = m.narrow(w, bodyH)
 	}
-	return strings.Join(nonEmpty([]string{m.header.View(), fit(body, w, bodyH), bar, m.status.View()}), "\n")
+	return strings.Join(nonEmpty([]string{m.header.View(), fit(body, w, bodyH), note, bar, m.status.View()}), "\n")
 }
 
 // title is a section heading; the focused one is marked in text as well

@@ -20,6 +20,12 @@ type Options struct {
 	Input    io.Reader
 	Output   io.Writer // default stdin/stdout
 	Now      func() time.Time
+	// Scenario, when set, runs once the console starts: a profile's
+	// scenario over the same Controller (orchestrator.RunScenario). reader
+	// is its pause-for-reader hook (orchestrator.Hooks.Reader): the console
+	// shows the text and returns when the operator presses enter or space.
+	// Action keys wait while it runs; quitting cancels it.
+	Scenario func(ctx context.Context, reader func(ctx context.Context, text string) error) error
 }
 
 // eventsMsg is a batch of coordinator events, as Run delivers them.
@@ -63,6 +69,10 @@ type Model struct {
 	running  string // the operation this console started, "" when idle
 	remoteOp string // an operation started elsewhere, from op-start events
 	quitting bool
+	// readerCh carries the scenario's pause-for-reader steps to the model;
+	// note is the one on screen (waiting for the reader, or replayed).
+	readerCh chan readerReq
+	note     *readerNote
 }
 
 // New builds the console over ctrl. It does not subscribe: Run does, or a
@@ -81,6 +91,9 @@ func New(ctrl api.Controller, opt Options) *Model {
 	m.log = newEventLog(c)
 	m.status = newStatusLine(c)
 	m.setFocus(m.focus)
+	if opt.Scenario != nil {
+		m.readerCh = make(chan readerReq)
+	}
 	if p, ok := ctrl.(api.Player); ok {
 		m.player = p
 		m.replay = &replayBar{c: c, p: p}
@@ -98,6 +111,9 @@ func (m *Model) Init() tea.Cmd {
 	cmds := []tea.Cmd{tea.RequestBackgroundColor, m.listCmd()}
 	if m.player != nil {
 		cmds = append(cmds, replayTickCmd())
+	}
+	if m.opt.Scenario != nil && m.player == nil {
+		cmds = append(cmds, m.scenarioCmd())
 	}
 	return tea.Batch(cmds...)
 }
@@ -134,6 +150,8 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		} else {
 			m.ckpts.setList(msg.list)
 		}
+	case readerMsg:
+		m.showReader(msg)
 	case replayTickMsg:
 		// The position moves without events while paused or seeking:
 		// redraw the bar on a clock.
@@ -170,7 +188,15 @@ func (m *Model) event(ev api.Event) {
 		m.log.add(ev.Time, ev.Level, hostPrefix(ev.Host)+ev.Message)
 	case api.EvReader:
 		m.log.add(ev.Time, api.Info, "reader: "+ev.Message)
-		m.status.info("reader: " + ev.Message)
+		if m.c.Replay {
+			// A recorded pause: show the note until the reader's action.
+			m.note = &readerNote{text: ev.Message}
+		}
+	case api.EvAction:
+		m.log.add(ev.Time, ev.Level, ev.Message)
+		if m.c.Replay && ev.Op == "pause-for-reader" {
+			m.note = nil
+		}
 	case api.EvOpStart:
 		m.hosts.Update(ev)
 		m.remoteOp = ev.Op
@@ -226,6 +252,9 @@ func (m *Model) fail(text string) {
 
 func (m *Model) opResult(r opResultMsg) tea.Cmd {
 	m.running = ""
+	if r.op == "scenario" && m.note != nil && m.note.wait != nil {
+		m.note = nil // the scenario ended (cancelled) while a note waited
+	}
 	if r.err != nil {
 		m.fail(r.op + " failed: " + r.err.Error())
 	} else {
@@ -262,14 +291,15 @@ func (m *Model) planResult(p planMsg) {
 	}
 	from, placement := p.from, p.placement
 	m.modal = confirm(m.c, title, body, !running, func() tea.Cmd {
-		return m.start("restore", fmt.Sprintf("restore of %s (%s) requested", from, placement), m.restoreCmd(from, placement))
+		return m.start("restore", from, fmt.Sprintf("restore of %s (%s) requested", from, placement), m.restoreCmd(from, placement))
 	})
 }
 
-// start marks an operation as running and returns its command.
-func (m *Model) start(op, logText string, cmd tea.Cmd) tea.Cmd {
+// start marks an operation as running, records the operator's action, and
+// returns its command.
+func (m *Model) start(op, id, logText string, cmd tea.Cmd) tea.Cmd {
 	m.running = op
-	m.log.add(time.Time{}, api.Info, logText)
+	m.act(op, id, api.Info, logText)
 	m.status.info("")
 	return cmd
 }
@@ -293,6 +323,9 @@ func (m *Model) key(k tea.KeyPressMsg) tea.Cmd {
 	}
 	if m.log.editing {
 		return m.log.Update(k)
+	}
+	if m.note != nil && m.note.wait != nil && (keyMatches(k, keys.Enter) || keyMatches(k, keys.GoOn)) {
+		return m.ackReader()
 	}
 	if m.replayKey(k) {
 		return nil
@@ -342,7 +375,7 @@ func (m *Model) quit() tea.Cmd {
 	}, false, func() tea.Cmd {
 		m.cancel()
 		m.quitting = true
-		m.log.add(time.Time{}, api.Warn, "quit: cancelling "+op+" and waiting for it to stop")
+		m.act("quit", "", api.Warn, "quit: cancelling "+op+" and waiting for it to stop")
 		return nil
 	})
 	return nil
@@ -366,18 +399,18 @@ func (m *Model) action(k tea.KeyPressMsg) tea.Cmd {
 	sel := m.ckpts.selected()
 	switch {
 	case keyMatches(k, keys.Checkpoint):
-		return m.start("checkpoint", "checkpoint (dcres) requested", m.checkpointCmd(api.CheckpointRequest{Method: "dcres"}))
+		return m.start("checkpoint", "", "checkpoint (dcres) requested", m.checkpointCmd(api.CheckpointRequest{Method: "dcres"}))
 	case keyMatches(k, keys.Live):
-		return m.start("checkpoint", "live checkpoint (dcres) requested", m.checkpointCmd(api.CheckpointRequest{Method: "dcres", Live: true}))
+		return m.start("checkpoint", "", "live checkpoint (dcres) requested", m.checkpointCmd(api.CheckpointRequest{Method: "dcres", Live: true}))
 	case keyMatches(k, keys.Traditional):
-		return m.start("checkpoint", "traditional checkpoint requested", m.checkpointCmd(api.CheckpointRequest{Method: "traditional"}))
+		return m.start("checkpoint", "", "traditional checkpoint requested", m.checkpointCmd(api.CheckpointRequest{Method: "traditional"}))
 	case keyMatches(k, keys.Verify):
 		id := ""
 		what := "guest"
 		if sel != nil {
 			id, what = sel.ID, sel.ID
 		}
-		return m.start("verify", "verify of "+what+" requested", m.verifyCmd(id))
+		return m.start("verify", id, "verify of "+what+" requested", m.verifyCmd(id))
 	case keyMatches(k, keys.Restore):
 		if sel == nil {
 			m.status.info(m.c.Styles.Warn.Render("restore: select a checkpoint first (tab to the list, ↑/↓)"))
@@ -387,6 +420,7 @@ func (m *Model) action(k tea.KeyPressMsg) tea.Cmd {
 		opts, labels := m.placements(*sel)
 		m.modal = picker(m.c, "Restore "+from+": where to?", []string{"The plan is shown before anything runs."}, opts, labels, func(pl string) tea.Cmd {
 			m.running = "restore plan"
+			m.act("restore", from, api.Info, "plan of a restore of "+from+" ("+pl+") requested")
 			return m.previewCmd(from, pl)
 		})
 	case keyMatches(k, keys.Delete):
@@ -396,7 +430,7 @@ func (m *Model) action(k tea.KeyPressMsg) tea.Cmd {
 		}
 		id := sel.ID
 		m.modal = confirm(m.c, "Delete checkpoint "+id+"?", []string{"Its pieces are removed from every host."}, false, func() tea.Cmd {
-			return m.start("delete", "delete of "+id+" requested", m.deleteCmd(id))
+			return m.start("delete", id, "delete of "+id+" requested", m.deleteCmd(id))
 		})
 	}
 	return nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/charmbracelet/x/term"
@@ -125,11 +126,12 @@ func runScenario(ctx context.Context, s *session, p *profiles.Profile, asJSON bo
 }
 
 func cmdLab(ctx context.Context, args []string) error {
-	fs := newFlags("lab", "[PROFILE]", "Run a local lab: one agent process per host of the profile (default: the embedded\nlab-local), a split-memory VM across them, and the operator console. Without a\nterminal (or with --headless) it runs the profile's scenario and prints a summary.\nThe lab is torn down on exit or Ctrl-C.")
+	fs := newFlags("lab", "[PROFILE]", "Run a local lab: one agent process per host of the profile (default: the embedded\nlab-local), a split-memory VM across them, and the operator console. Without a\nterminal (or with --headless) it runs the profile's scenario and prints a summary;\nwith --scenario the console runs it, waiting at each pause-for-reader note for\nenter or space. The lab is torn down on exit or Ctrl-C.")
 	c := addCommon(fs)
 	headless := fs.Bool("headless", false, "run the scenario and print the summary instead of opening the console")
 	serve := fs.Bool("serve", false, "keep the lab and its VM up, without console or scenario, until Ctrl-C (for dcres checkpoint, restore, ... against it)")
 	readOnly := fs.Bool("read-only", false, "console: disable every action")
+	scenario := fs.Bool("scenario", false, "console: run the profile's scenario in the console; its pause-for-reader notes wait for enter or space")
 	record := fs.String("record", "", "recording file (default: a new file in the user cache's dcres/recordings)")
 	noRecord := fs.Bool("no-record", false, "do not record the session")
 	pos, err := parse(fs, args)
@@ -142,6 +144,9 @@ func cmdLab(ctx context.Context, args []string) error {
 	}
 	if p.Lab == nil {
 		return usagef("profile %s has real hosts, not a lab: use dcres console or dcres run", p.Name)
+	}
+	if *scenario && len(p.Scenario) == 0 {
+		return usagef("profile %s has no scenario to run", p.Name)
 	}
 	dir := *c.labDir
 	if dir == "" {
@@ -189,13 +194,49 @@ func cmdLab(ctx context.Context, args []string) error {
 	if !interactive {
 		return runScenario(ctx, s, p, *c.json)
 	}
-	return tui.Run(ctx, s.Session, tui.Options{Title: p.Name, ReadOnly: *readOnly})
+	opt := tui.Options{Title: p.Name, ReadOnly: *readOnly}
+	if *scenario {
+		opt.Scenario = consoleScenario(s, p)
+	}
+	return tui.Run(ctx, s.Session, opt)
+}
+
+// consoleScenario runs p's scenario under the console: the same runner as
+// `dcres run`, with the console's pause-for-reader hook; every step's
+// outcome goes to the event log (and so to the recording).
+func consoleScenario(s *session, p *profiles.Profile) func(context.Context, func(context.Context, string) error) error {
+	return func(ctx context.Context, reader func(context.Context, string) error) error {
+		hooks := &orchestrator.Hooks{Reader: reader}
+		if s.lab != nil {
+			hooks.Faults = s.lab
+		}
+		return orchestrator.RunScenario(ctx, s.Session, p.Scenario, hooks, func(r orchestrator.StepResult) {
+			s.Emit(api.Event{Type: api.EvLog, Level: stepLevel(r), Message: consoleStepText(r)})
+		})
+	}
+}
+
+// consoleStepText is a scenario step's line in the console's log.
+func consoleStepText(r orchestrator.StepResult) string {
+	text := strings.Join(strings.Fields(describeStep(r)), " ")
+	if r.Step == "pause-for-reader" && r.OK {
+		text = fmt.Sprintf("pause-for-reader: the reader went on after %.1fs", r.Seconds)
+	}
+	return fmt.Sprintf("scenario line %d: %s", r.Line, text)
+}
+
+func stepLevel(r orchestrator.StepResult) api.Level {
+	if !r.OK {
+		return api.Error
+	}
+	return api.Info
 }
 
 func cmdConsole(ctx context.Context, args []string) error {
 	fs := newFlags("console", "[PROFILE]", "Open the operator console on the hosts of a profile (a running lab's agents for a\nlab profile).")
 	c := addCommon(fs)
 	readOnly := fs.Bool("read-only", false, "disable every action")
+	scenario := fs.Bool("scenario", false, "run the profile's scenario in the console; its pause-for-reader notes wait for enter or space")
 	record := fs.String("record", "", "write a recording of the session to this file")
 	pos, err := parse(fs, args)
 	if err != nil {
@@ -205,6 +246,16 @@ func cmdConsole(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	if *scenario {
+		if len(p.Scenario) == 0 {
+			return usagef("profile %s has no scenario to run", p.Name)
+		}
+		for _, st := range p.Scenario {
+			if st.Kind == profiles.StepFault {
+				return usagef("the scenario of %s has fault steps (line %d): only the lab's own process injects faults; run it with dcres lab %s --scenario", p.Name, st.Line, p.Name)
+			}
+		}
+	}
 	s, err := attach(ctx, p, c)
 	if err != nil {
 		return err
@@ -213,7 +264,11 @@ func cmdConsole(ctx context.Context, args []string) error {
 	if err := s.record(ctx, *record); err != nil {
 		return err
 	}
-	return tui.Run(ctx, s.Session, tui.Options{Title: p.Name, ReadOnly: *readOnly})
+	opt := tui.Options{Title: p.Name, ReadOnly: *readOnly}
+	if *scenario {
+		opt.Scenario = consoleScenario(s, p)
+	}
+	return tui.Run(ctx, s.Session, opt)
 }
 
 func cmdVersion(ctx context.Context, args []string) error {
