@@ -24,7 +24,11 @@ type Summary struct {
 	Restores    []RestoreSummary    `json:"restores"`
 	Verifies    []VerifySummary     `json:"verifies"`
 	Failures    []Failure           `json:"failures"`
-	Totals      Totals              `json:"totals"`
+	// Actions are what the operator did in a console (api.EvAction), in
+	// order: checkpoints, restores, verifies and deletes asked for, and
+	// pause-for-reader notes gone on from.
+	Actions []Action `json:"actions"`
+	Totals  Totals   `json:"totals"`
 	// GuestCheckErrors is the guest's own check-error count at the end (-1:
 	// the recording has no guest figures).
 	GuestCheckErrors int64 `json:"guest_check_errors"`
@@ -68,6 +72,14 @@ type Failure struct {
 	Message string `json:"message"`
 }
 
+// Action is one operator action, At seconds into the recording.
+type Action struct {
+	At      float64 `json:"at"`
+	Op      string  `json:"op"`
+	ID      string  `json:"id,omitempty"`
+	Message string  `json:"message"`
+}
+
 // Totals add the operations up.
 type Totals struct {
 	Checkpoints       int     `json:"checkpoints"`
@@ -81,6 +93,7 @@ type Totals struct {
 	Verifies          int     `json:"verifies"`
 	VerifyErrors      int64   `json:"verify_errors"`
 	Failures          int     `json:"failures"`
+	Actions           int     `json:"actions"` // operator actions
 }
 
 // Summarize adds up rec's finished operations.
@@ -88,11 +101,15 @@ func Summarize(rec *Recording) Summary {
 	h := rec.Header
 	s := Summary{Profile: h.Profile, DCRES: h.DCRES, Driver: h.Driver, Hosts: h.Hosts, MemoryBytes: h.MemoryBytes,
 		Started: h.Started, Seconds: rec.Duration().Seconds(), GuestCheckErrors: -1,
-		Checkpoints: []CheckpointSummary{}, Restores: []RestoreSummary{}, Verifies: []VerifySummary{}, Failures: []Failure{}}
+		Checkpoints: []CheckpointSummary{}, Restores: []RestoreSummary{}, Verifies: []VerifySummary{}, Failures: []Failure{}, Actions: []Action{}}
 	if rec.Damage != nil {
 		s.Damage = rec.Damage.Error()
 	}
 	for _, e := range rec.Events {
+		if e.Ev.Type == api.EvAction {
+			s.Actions = append(s.Actions, Action{At: e.T.Seconds(), Op: e.Ev.Op, ID: e.Ev.ID, Message: e.Ev.Message})
+			s.Totals.Actions++
+		}
 		s.add(e.Ev)
 	}
 	return s
@@ -179,10 +196,14 @@ func (s Summary) Text() string {
 	for _, f := range s.Failures {
 		p("FAILED %s %s: %s\n", f.Op, f.ID, f.Message)
 	}
+	for _, a := range s.Actions {
+		p("action at %s: %s\n", secs(a.At), a.Message)
+	}
 	t := s.Totals
 	p("totals: %d checkpoints in %s (pauses %s, %s saved), %d restores in %s (%s pulled), %s over the network, %d verifies with %d errors, %d failures\n",
 		t.Checkpoints, secs(t.CheckpointSeconds), secs(t.PauseSeconds), by(t.BytesSaved), t.Restores, secs(t.RestoreSeconds), by(t.Pulled),
 		by(t.BytesOverNetwork), t.Verifies, t.VerifyErrors, t.Failures)
+	p("operator actions: %d\n", t.Actions)
 	if s.GuestCheckErrors >= 0 {
 		p("guest check errors at the end: %d\n", s.GuestCheckErrors)
 	} else {

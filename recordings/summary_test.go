@@ -3,8 +3,12 @@ package recordings
 import (
 	"bytes"
 	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
+	"time"
+
+	"dcres/api"
 )
 
 func TestSummarize(t *testing.T) {
@@ -54,5 +58,38 @@ func TestSummarizeEmptyAndDamaged(t *testing.T) {
 	var buf bytes.Buffer
 	if err := s.WriteJSON(&buf); err != nil || !strings.Contains(buf.String(), `"checkpoints": []`) {
 		t.Errorf("JSON lists must be [] not null: %s", buf.String())
+	}
+}
+
+// TestSummarizeActions: a console's operator actions are listed in order
+// with their offsets and counted; other events are not actions.
+func TestSummarizeActions(t *testing.T) {
+	entries := append(sampleEvents(),
+		Entry{T: 7 * time.Second, Ev: api.Event{Type: api.EvReader, Message: "look at the pause"}},
+		Entry{T: 9 * time.Second, Ev: api.Event{Type: api.EvAction, Op: "pause-for-reader", Message: `pause-for-reader: went on after "look at the pause"`}},
+		Entry{T: 10 * time.Second, Ev: api.Event{Type: api.EvAction, Op: "checkpoint", Message: "traditional checkpoint requested"}},
+		Entry{T: 11 * time.Second, Ev: api.Event{Type: api.EvAction, Op: "restore", ID: "ck-1", Message: "restore of ck-1 (single:a) requested"}},
+	)
+	rec, err := Read(bytes.NewReader(encode(t, sampleHeader, entries)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := Summarize(rec)
+	want := []Action{
+		{At: 9, Op: "pause-for-reader", Message: `pause-for-reader: went on after "look at the pause"`},
+		{At: 10, Op: "checkpoint", Message: "traditional checkpoint requested"},
+		{At: 11, Op: "restore", ID: "ck-1", Message: "restore of ck-1 (single:a) requested"},
+	}
+	if !reflect.DeepEqual(s.Actions, want) || s.Totals.Actions != 3 {
+		t.Errorf("actions %+v (total %d), want %+v", s.Actions, s.Totals.Actions, want)
+	}
+	text := s.Text()
+	for _, w := range []string{"action at 10.000s: traditional checkpoint requested", "operator actions: 3"} {
+		if !strings.Contains(text, w) {
+			t.Errorf("text lacks %q:\n%s", w, text)
+		}
+	}
+	if got := Summarize(sampleRecording(t)); got.Totals.Actions != 0 || got.Actions == nil {
+		t.Errorf("a recording without actions: %+v (want an empty list, not null)", got.Actions)
 	}
 }
