@@ -260,8 +260,12 @@ func (m *Model) opResult(r opResultMsg) tea.Cmd {
 	} else {
 		// The coordinator logs every operation's end as an op-done event;
 		// the console's own summary goes to the status line only, so the
-		// log does not say everything twice.
+		// log does not say everything twice. A scenario has no op-done: its
+		// end is logged here (the status line soon shows its last step's).
 		m.status.success(r.text)
+		if r.op == "scenario" {
+			m.log.add(time.Time{}, api.Info, r.text)
+		}
 	}
 	if m.quitting {
 		return tea.Quit

@@ -26,13 +26,20 @@ type tmuxConsole struct {
 
 func startConsole(t *testing.T, w, h int, term string) *tmuxConsole {
 	t.Helper()
+	return startConsoleArgs(t, w, h, term)
+}
+
+// startConsoleArgs is startConsole with more arguments for dcres lab (a
+// profile, flags).
+func startConsoleArgs(t *testing.T, w, h int, term string, args ...string) *tmuxConsole {
+	t.Helper()
 	if _, err := exec.LookPath("tmux"); err != nil {
 		t.Skip("tmux is not installed (apt-get install tmux)")
 	}
 	bin := dcresBinary(t)
 	dir := t.TempDir()
-	c := &tmuxConsole{t: t, socket: fmt.Sprintf("dcres-e2e-%d-%dx%d", os.Getpid(), w, h), dir: filepath.Join(dir, "lab"), rc: filepath.Join(dir, "rc")}
-	script := fmt.Sprintf("TERM=%s %s lab --lab-dir %s 2>%s; echo $? >%s", term, bin, c.dir, filepath.Join(dir, "stderr"), c.rc)
+	c := &tmuxConsole{t: t, socket: fmt.Sprintf("dcres-e2e-%d-%s", os.Getpid(), strings.ReplaceAll(t.Name(), "/", "-")), dir: filepath.Join(dir, "lab"), rc: filepath.Join(dir, "rc")}
+	script := fmt.Sprintf("TERM=%s %s lab --lab-dir %s %s 2>%s; echo $? >%s", term, bin, c.dir, strings.Join(args, " "), filepath.Join(dir, "stderr"), c.rc)
 	c.tmux("-f", "/dev/null", "new-session", "-d", "-s", "console", "-x", fmt.Sprint(w), "-y", fmt.Sprint(h), "sh", "-c", script)
 	t.Cleanup(func() {
 		// Only our own server and our own lab's agents: other tests and
