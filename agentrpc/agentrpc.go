@@ -170,6 +170,9 @@ type ListResult struct {
 	Manifests []json.RawMessage `json:"manifests"`
 	// Damaged maps checkpoint ids whose manifest here is unreadable to why.
 	Damaged map[string]string `json:"damaged,omitempty"`
+	// Pending lists checkpoint ids with a directory here but no manifest:
+	// being saved or committed now (an earlier run's are cleaned at start).
+	Pending []string `json:"pending,omitempty"`
 }
 
 // VerifyResult is a host's digest check of its part of a checkpoint.

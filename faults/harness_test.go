@@ -151,6 +151,22 @@ func (f *fixture) logf(format string, args ...any) {
 	f.mu.Unlock()
 }
 
+// resolved lists the orphan checkpoints the session removed when it
+// connected, from its log: "ID (committed on main only)".
+func (f *fixture) resolved() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for _, l := range f.logs {
+		if rest, ok := strings.CutPrefix(l, "removed checkpoint "); ok {
+			id, hosts, _ := strings.Cut(rest, " from ")
+			hosts, _, _ = strings.Cut(hosts, ":")
+			out = append(out, fmt.Sprintf("orphan %s (committed on %s only)", shortID(id), hosts))
+		}
+	}
+	return out
+}
+
 func (f *fixture) close() {
 	if f.sess != nil {
 		f.sess.Close()
@@ -252,7 +268,7 @@ func (d diskState) String() string {
 		parts = append(parts, "left: "+strings.Join(d.leftovers, ", "))
 	}
 	if p := d.partialOn(); len(p) > 0 {
-		parts = append(parts, "orphan manifest, not listed, not cleaned: "+strings.Join(p, ", "))
+		parts = append(parts, "manifest on some hosts only, not listed, kept: "+strings.Join(p, ", "))
 	}
 	return strings.Join(parts, "; ")
 }
@@ -341,6 +357,9 @@ func checkEarlier(t *testing.T, dir, id string, failedID string) (onDisk, earlie
 	defer f.close()
 	disk := readDisk(t, dir, f.prof.VM.Name)
 	onDisk = disk.String()
+	if removed := f.resolved(); len(removed) > 0 {
+		onDisk += "; the next session removed " + strings.Join(removed, ", ")
+	}
 	var problems []string
 	if len(disk.leftovers) > 0 {
 		problems = append(problems, "partial files after agent start: "+strings.Join(disk.leftovers, ", "))

@@ -165,6 +165,7 @@ func (a *Agent) serveOperator(ctx context.Context, req *rpc.Request) (any, []byt
 			}
 			res.Manifests = append(res.Manifests, b)
 		}
+		res.Pending = a.pending(p.VM)
 		return res, nil, nil
 	case agentrpc.VerifyPiece:
 		var p agentrpc.CkptParams

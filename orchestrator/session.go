@@ -102,6 +102,8 @@ func Connect(ctx context.Context, cfg Config) (*Session, error) {
 		s.Close()
 		return nil, err
 	}
+	// What an agent killed right after its commit left (orphans.go).
+	s.resolveOrphans(ctx)
 	s.wg.Add(1)
 	go func() { defer s.wg.Done(); s.monitor() }()
 	return s, nil
