@@ -157,20 +157,39 @@ func (m *Model) placements(ci api.CheckpointInfo) (opts, labels []string) {
 		opts = append(opts, "single:"+h)
 		labels = append(labels, "single host: "+h+" (a normal, unsplit VM)")
 	}
-	if n := len(ci.Hosts); n > 1 {
-		var parts []string
-		for i, h := range ci.Hosts {
-			p := 100 / n
-			if i < 100%n {
-				p++
-			}
-			parts = append(parts, fmt.Sprintf("%s=%d%%", h, p))
-		}
-		spec := strings.Join(parts, ",")
+	if len(ci.Hosts) > 1 {
+		spec := evenSpread(ci.Hosts)
 		opts = append(opts, spec)
 		labels = append(labels, "spread evenly: "+spec)
 	}
+	// The hosts up now, when they are not the checkpoint's: after a host
+	// failed, or to split an image saved on one host.
+	var up []string
+	for _, h := range m.hosts.order {
+		if m.hosts.byName[h].stats.Connected {
+			up = append(up, h)
+		}
+	}
+	if len(up) > 1 && strings.Join(up, ",") != strings.Join(ci.Hosts, ",") {
+		spec := evenSpread(up)
+		opts = append(opts, spec)
+		labels = append(labels, "spread evenly over the hosts up: "+spec)
+	}
 	return opts, labels
+}
+
+// evenSpread is a placement of equal shares over hosts, in whole percent.
+func evenSpread(hosts []string) string {
+	n := len(hosts)
+	var parts []string
+	for i, h := range hosts {
+		p := 100 / n
+		if i < 100%n {
+			p++
+		}
+		parts = append(parts, fmt.Sprintf("%s=%d%%", h, p))
+	}
+	return strings.Join(parts, ",")
 }
 
 // planLines describes a plan for the preview dialog.

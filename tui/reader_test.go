@@ -314,3 +314,28 @@ func TestReplayShowsActionsAndNotes(t *testing.T) {
 		t.Error("space in a replay dismissed the recorded note")
 	}
 }
+
+// TestRestorePickerOffersHostsUp: after a host failed, the picker offers the
+// hosts still up (the checkpoint's own spread would include the dead one),
+// and a checkpoint saved on one host can be spread over the hosts up.
+func TestRestorePickerOffersHostsUp(t *testing.T) {
+	m, f := scenarioModel(t, 120, 40, Options{})
+	// ck-2 is on h0..h3; h3 is down in the scenario.
+	drive(t, m, press("up"), press("up"), press("r"))
+	got := frame(m)
+	if !strings.Contains(got, "spread evenly: h0=25%,h1=25%,h2=25%,h3=25%") || !strings.Contains(got, "spread evenly over the hosts up: h0=34%,h1=33%,h2=33%") {
+		t.Fatalf("picker:\n%s", got)
+	}
+	for range 6 { // same, 4 single hosts, the checkpoint's spread
+		drive(t, m, press("down"))
+	}
+	drive(t, m, press("enter"))
+	wantCalls(t, f, "restore ck-2 h0=34%,h1=33%,h2=33% plan=true")
+	drive(t, m, press("esc"))
+	// ck-1 was saved on h0 alone: no spread of its own, the hosts up only.
+	drive(t, m, press("up"), press("r"))
+	got = frame(m)
+	if strings.Contains(got, "spread evenly: h0") || !strings.Contains(got, "spread evenly over the hosts up: h0=34%,h1=33%,h2=33%") {
+		t.Errorf("picker for a one-host checkpoint:\n%s", got)
+	}
+}
