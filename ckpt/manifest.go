@@ -49,7 +49,12 @@ type Manifest struct {
 	DeviceState *FileRef    `json:"device_state,omitempty"`
 	// Replicas are copies of pieces and device state kept on other hosts, so
 	// that the loss of a host's checkpoint directory still restores.
-	Replicas []Replica       `json:"replicas,omitempty"`
+	Replicas []Replica `json:"replicas,omitempty"`
+	// Copies is how many good copies every piece and device state should
+	// have (the original and its replicas). Zero means one more than the
+	// fewest replicas any file had at the checkpoint; dcres repair sets it
+	// when it adds replicas.
+	Copies   int             `json:"copies,omitempty"`
 	VMConfig json.RawMessage `json:"vm_config,omitempty"`
 	Stats    json.RawMessage `json:"stats,omitempty"`
 	// Checksum is the hex xxh3-128 of the compact JSON of the manifest with
@@ -146,6 +151,20 @@ func (m *Manifest) checksum() (string, error) {
 		return "", fmt.Errorf("ckpt: manifest checksum: %w", err)
 	}
 	return sum128(b).String(), nil
+}
+
+// SameCut reports whether a and b describe the same checkpoint, possibly
+// with different redundancy (replicas added by a repair): manifests that
+// a repair had not yet rewritten on every host still name the same files.
+func SameCut(a, b *Manifest) bool {
+	if a.Checksum == b.Checksum {
+		return true
+	}
+	ca, cb := *a, *b
+	ca.Replicas, cb.Replicas, ca.Copies, cb.Copies = nil, nil, 0, 0
+	sa, err1 := ca.checksum()
+	sb, err2 := cb.checksum()
+	return err1 == nil && err2 == nil && sa == sb
 }
 
 // Pages is the guest's page count.
@@ -273,6 +292,9 @@ func (m *Manifest) Validate() error {
 		if err := validFileName(r.Original); err != nil {
 			return bad("replica %d: %v", i, err)
 		}
+	}
+	if m.Copies < 0 {
+		return bad("copies %d is negative", m.Copies)
 	}
 	if d := m.DeviceState; d != nil {
 		if err := checkFile("device state", d.Host, d.File, d.Digest, d.Bytes); err != nil {

@@ -120,6 +120,34 @@ func (s Store) Commit(vm, id string, m *Manifest) error {
 	return nil
 }
 
+// Amend replaces the manifest of a committed checkpoint with m, which must
+// describe the same checkpoint (SameCut: only its redundancy differs), or
+// writes m where the manifest is missing or damaged (a repaired directory
+// whose files are back). The write is atomic.
+func (s Store) Amend(vm, id string, m *Manifest) error {
+	d, err := s.dir(vm, id)
+	if err != nil {
+		return err
+	}
+	if m.VM != vm || m.ID != id {
+		return fmt.Errorf("ckpt: amend %s/%s: manifest is for %s/%s", vm, id, m.VM, m.ID)
+	}
+	b, err := EncodeManifest(m)
+	if err != nil {
+		return err
+	}
+	if old, err := s.Load(vm, id); err == nil && !SameCut(old, m) {
+		return fmt.Errorf("ckpt: amend %s/%s: the manifest here describes another checkpoint", vm, id)
+	}
+	if err := os.MkdirAll(d, 0o700); err != nil {
+		return fmt.Errorf("ckpt: amend %s/%s: %w", vm, id, err)
+	}
+	if err := writeAtomic(filepath.Join(d, manifestName), b); err != nil {
+		return fmt.Errorf("ckpt: amend %s/%s: %w", vm, id, err)
+	}
+	return nil
+}
+
 // Abort removes an uncommitted checkpoint's files and directory. It never
 // touches a committed checkpoint: for one it returns an error wrapping
 // ErrCommitted. Aborting a checkpoint that does not exist is not an error.
