@@ -29,6 +29,9 @@ const (
 	List          = "ckpt.list"
 	VerifyPiece   = "ckpt.verify"
 	Delete        = "ckpt.delete"
+	RepairFile    = "ckpt.repair"
+	Amend         = "ckpt.amend"
+	Census        = "ckpt.census"
 	RestoreStop   = "restore.stop"
 	RestoreLoad   = "restore.load"
 	RestoreStart  = "restore.start"
@@ -179,6 +182,8 @@ type ListResult struct {
 type VerifyResult struct {
 	Pages  int64    `json:"pages"`
 	Faults []string `json:"faults,omitempty"`
+	// Bad names the files of the checkpoint on this host with a fault.
+	Bad []string `json:"bad,omitempty"`
 }
 
 // Source is where a target finds the authoritative copy of some pages: the
@@ -274,6 +279,51 @@ type ReplicaParams struct {
 	Original string `json:"original"`
 	Offset   int64  `json:"offset"`
 	Last     bool   `json:"last"`
+}
+
+// RepairFileParams has a host rebuild one file of checkpoint ID, named File
+// here, from the good copy FromFile on host From. The copy must match
+// Digest (a piece's digest when Piece, else the file's hash) and Bytes
+// before it replaces anything.
+type RepairFileParams struct {
+	VM       string `json:"vm"`
+	ID       string `json:"id"`
+	From     string `json:"from"`
+	FromFile string `json:"from_file"`
+	File     string `json:"file"`
+	Bytes    int64  `json:"bytes"`
+	Digest   string `json:"digest"`
+	Piece    bool   `json:"piece,omitempty"`
+}
+
+// RepairFileResult is the rebuilt file's hash and size.
+type RepairFileResult struct {
+	Digest string `json:"digest"`
+	Bytes  int64  `json:"bytes"`
+}
+
+// AmendParams writes a checkpoint's manifest with new redundancy (or where
+// a repaired directory lost it); see ckpt.Store.Amend.
+type AmendParams struct {
+	VM       string          `json:"vm"`
+	ID       string          `json:"id"`
+	Manifest json.RawMessage `json:"manifest"`
+}
+
+// CensusParams asks which pages of host Of's pieces of checkpoint ID (this
+// host's own when Of is empty or this host; else its replicas of Of's)
+// carry data: a restore moves only those.
+type CensusParams struct {
+	VM string `json:"vm"`
+	ID string `json:"id"`
+	Of string `json:"of,omitempty"`
+}
+
+// CensusResult: bit g (LSB first) of NonZero is set when page g's last
+// copy in those pieces is not all zero.
+type CensusResult struct {
+	Pages   uint64 `json:"pages"`
+	NonZero []byte `json:"nonzero"`
 }
 
 // FileParams asks for a chunk of a committed checkpoint file.

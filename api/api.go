@@ -221,10 +221,13 @@ type Plan struct {
 
 // PlanTarget is one target host's share of a restore.
 type PlanTarget struct {
-	Host       string `json:"host"`
-	Pages      int64  `json:"pages"`
-	LocalBytes int64  `json:"local_bytes"`
-	PullBytes  int64  `json:"pull_bytes"`
+	Host  string `json:"host"`
+	Pages int64  `json:"pages"`
+	// ZeroPages of Pages are zero in the checkpoint: nothing is read or
+	// moved for them, and LocalBytes and PullBytes leave them out.
+	ZeroPages  int64 `json:"zero_pages,omitempty"`
+	LocalBytes int64 `json:"local_bytes"`
+	PullBytes  int64 `json:"pull_bytes"`
 }
 
 // PlanLink is the bytes one restore moves from one host to another.
@@ -254,6 +257,34 @@ type VerifyResult struct {
 	Pages      int64    `json:"pages"`
 	Errors     int64    `json:"errors"`
 	Faults     []string `json:"faults,omitempty"`
+	// Redundancy (checkpoints): every piece and device state of the
+	// checkpoint and its chain, with its good copies.
+	Redundancy []FileHealth `json:"redundancy,omitempty"`
+}
+
+// FileHealth is one host's checkpoint file (a piece or device state) and
+// its copies: the original on Of and the replicas on other hosts.
+type FileHealth struct {
+	Checkpoint string `json:"checkpoint"`
+	Of         string `json:"of"`
+	File       string `json:"file"`
+	// Want is how many good copies the checkpoint's redundancy asks for;
+	// Good how many there are, on the hosts in Copies; Lost names the
+	// hosts whose copy is missing, damaged or out of reach.
+	Want   int      `json:"want"`
+	Good   int      `json:"good"`
+	Copies []string `json:"copies,omitempty"`
+	Lost   []string `json:"lost,omitempty"`
+}
+
+// RepairResult is what dcres repair rebuilt, and the health after it.
+type RepairResult struct {
+	Checkpoint string `json:"checkpoint"`
+	// Rebuilt lists "HOST: FILE from HOST" for every copy made.
+	Rebuilt    []string     `json:"rebuilt,omitempty"`
+	Bytes      int64        `json:"bytes"`
+	Seconds    float64      `json:"seconds"`
+	Redundancy []FileHealth `json:"redundancy"`
 }
 
 // Controller is the one API both faces use: the console calls it on keys,

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
+	"path/filepath"
 	"strings"
 
 	"golang.org/x/crypto/ssh"
@@ -177,10 +178,35 @@ func (a *Agent) serveOperator(ctx context.Context, req *rpc.Request) (any, []byt
 			return nil, nil, err
 		}
 		res := agentrpc.VerifyResult{}
+		bad := map[string]bool{}
 		for _, f := range faults {
 			res.Faults = append(res.Faults, fmt.Sprintf("%s: %s", a.cfg.Name, f))
+			if name := filepath.Base(f.File); !bad[name] {
+				bad[name] = true
+				res.Bad = append(res.Bad, name)
+			}
 		}
 		return res, nil, nil
+	case agentrpc.RepairFile:
+		var p agentrpc.RepairFileParams
+		if err := req.Decode(&p); err != nil {
+			return nil, nil, err
+		}
+		res, err := a.repairFile(ctx, p)
+		return res, nil, err
+	case agentrpc.Amend:
+		var p agentrpc.AmendParams
+		if err := req.Decode(&p); err != nil {
+			return nil, nil, err
+		}
+		return nil, nil, a.amend(p)
+	case agentrpc.Census:
+		var p agentrpc.CensusParams
+		if err := req.Decode(&p); err != nil {
+			return nil, nil, err
+		}
+		res, err := a.census(p)
+		return res, nil, err
 	case agentrpc.RestoreLoad:
 		var p agentrpc.LoadParams
 		if err := req.Decode(&p); err != nil {

@@ -170,34 +170,113 @@ func (v *vm) fetchFile(ctx context.Context, from, id, file, name string, size in
 	if err != nil {
 		return err
 	}
+	if err := v.a.copyFromPeer(ctx, v.name, id, from, file, path, size); err != nil {
+		return err
+	}
+	return os.Rename(path, final)
+}
+
+// copyFromPeer copies size bytes of a peer's committed file of checkpoint
+// vm/id to path, durably; on error path is removed.
+func (a *Agent) copyFromPeer(ctx context.Context, vm, id, from, file, path string, size int64) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return err
 	}
+	fail := func(err error) error {
+		f.Close()
+		os.Remove(path)
+		return err
+	}
 	for off := int64(0); off < size; {
 		n := min(int64(replicaChunk), size-off)
-		data, err := v.a.peerPool.call(ctx, from, agentrpc.PeerFile, agentrpc.FileParams{VM: v.name, ID: id, File: file, Offset: off, Length: n}, nil, nil)
+		data, err := a.peerPool.call(ctx, from, agentrpc.PeerFile, agentrpc.FileParams{VM: vm, ID: id, File: file, Offset: off, Length: n}, nil, nil)
 		if err == nil && int64(len(data)) != n {
 			err = fmt.Errorf("short read of %s from %s", file, from)
 		}
 		if err != nil {
-			f.Close()
-			os.Remove(path)
-			return err
+			return fail(err)
 		}
 		if _, err := f.Write(data); err != nil {
-			f.Close()
-			os.Remove(path)
-			return err
+			return fail(err)
 		}
 		off += n
 	}
 	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
+		return fail(err)
 	}
 	if err := f.Close(); err != nil {
+		os.Remove(path)
 		return err
 	}
-	return os.Rename(path, final)
+	return nil
+}
+
+// repairFile rebuilds one file of a committed (or lost) checkpoint from a
+// good copy on a peer: the copy is fetched under a partial name, checked
+// against the digest the manifest records, and only then renamed over
+// whatever was there.
+func (a *Agent) repairFile(ctx context.Context, p agentrpc.RepairFileParams) (*agentrpc.RepairFileResult, error) {
+	if err := ckpt.ValidName("host", p.From); err != nil {
+		return nil, err
+	}
+	path, err := a.store.PartialPath(p.VM, p.ID, p.File)
+	if err != nil {
+		return nil, err
+	}
+	final, err := a.store.Path(p.VM, p.ID, p.File)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.copyFromPeer(ctx, p.VM, p.ID, p.From, p.FromFile, path, p.Bytes); err != nil {
+		return nil, fmt.Errorf("copying %s from %s: %w", p.FromFile, p.From, err)
+	}
+	fail := func(err error) (*agentrpc.RepairFileResult, error) {
+		os.Remove(path)
+		return nil, err
+	}
+	hash, size, err := ckpt.HashFile(path)
+	if err != nil {
+		return fail(err)
+	}
+	digest := hash
+	if p.Piece {
+		info, faults := ckpt.VerifyPiece(path)
+		if len(faults) > 0 {
+			return fail(fmt.Errorf("the copy of %s from %s is damaged: %v", p.FromFile, p.From, faults[0]))
+		}
+		digest = info.Digest
+	}
+	if digest != p.Digest || size != p.Bytes {
+		return fail(fmt.Errorf("the copy of %s from %s has digest %s, %d bytes; the manifest says %s, %d bytes", p.FromFile, p.From, digest, size, p.Digest, p.Bytes))
+	}
+	if err := os.Rename(path, final); err != nil {
+		return fail(err)
+	}
+	if err := syncDir(filepath.Dir(final)); err != nil {
+		return nil, err
+	}
+	return &agentrpc.RepairFileResult{Digest: hash, Bytes: size}, nil
+}
+
+// amend writes a checkpoint's manifest with new redundancy, or where a
+// repaired directory lost it.
+func (a *Agent) amend(p agentrpc.AmendParams) error {
+	m, err := ckpt.DecodeManifest(p.Manifest)
+	if err != nil {
+		return err
+	}
+	return a.store.Amend(p.VM, p.ID, m)
+}
+
+func syncDir(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }

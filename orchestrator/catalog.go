@@ -8,8 +8,6 @@ import (
 	"sort"
 	"sync"
 
-	"golang.org/x/sync/errgroup"
-
 	"dcres/agentrpc"
 	"dcres/api"
 	"dcres/ckpt"
@@ -64,14 +62,18 @@ func (s *Session) manifests(ctx context.Context) ([]*ckpt.Manifest, error) {
 	var out []*ckpt.Manifest
 	have := map[string]map[string]bool{}
 	for id, byHost := range seen {
+		// The manifest with the most replicas: a repair that added some
+		// rewrites the manifest host by host, and a host it has not reached
+		// yet still holds the same files (ckpt.SameCut).
 		var m *ckpt.Manifest
-		for _, mm := range byHost {
-			m = mm
-			break
+		for _, h := range sortedKeys(byHost) {
+			if mm := byHost[h]; m == nil || len(mm.Replicas) > len(m.Replicas) {
+				m = mm
+			}
 		}
 		has := map[string]bool{}
 		for h, mm := range byHost {
-			has[h] = mm.Checksum == m.Checksum
+			has[h] = ckpt.SameCut(mm, m)
 		}
 		if restorable(m, has) {
 			out = append(out, m)
@@ -207,38 +209,25 @@ func (s *Session) Verify(ctx context.Context, id string) (*api.VerifyResult, err
 		return nil, err
 	}
 	out := &api.VerifyResult{Checkpoint: target.ID}
-	var mu sync.Mutex
-	g, gctx := errgroup.WithContext(ctx)
 	for _, m := range chain {
-		for _, name := range withReplicaHolders(m) {
-			s.mu.Lock()
-			has := s.have[m.ID][name]
-			s.mu.Unlock()
-			if !has {
-				// The hosts' reports are being appended meanwhile.
-				mu.Lock()
-				out.Faults = append(out.Faults, fmt.Sprintf("%s: checkpoint %s is lost there (unreachable, or its directory is gone)%s", name, m.ID, redundancyNote(m, name)))
-				mu.Unlock()
-				continue
-			}
-			h, err := s.host(name)
-			if err != nil {
-				return nil, err
-			}
-			g.Go(func() error {
-				var res agentrpc.VerifyResult
-				if err := h.call(gctx, agentrpc.VerifyPiece, agentrpc.CkptParams{VM: m.VM, ID: m.ID}, &res); err != nil {
-					return fmt.Errorf("verify on %s: %w", name, err)
-				}
-				mu.Lock()
-				out.Faults = append(out.Faults, res.Faults...)
-				mu.Unlock()
-				return nil
-			})
+		hosts := withReplicaHolders(m)
+		s.mu.Lock()
+		has := map[string]bool{}
+		for _, name := range hosts {
+			has[name] = s.have[m.ID][name]
 		}
-	}
-	if err := g.Wait(); err != nil {
-		return nil, err
+		s.mu.Unlock()
+		for _, name := range hosts {
+			if !has[name] {
+				out.Faults = append(out.Faults, fmt.Sprintf("%s: checkpoint %s is lost there (unreachable, or its directory is gone)%s", name, m.ID, redundancyNote(m, name)))
+			}
+		}
+		faults, bad, err := s.verifyHolders(ctx, m, hosts, has)
+		if err != nil {
+			return nil, err
+		}
+		out.Faults = append(out.Faults, faults...)
+		out.Redundancy = append(out.Redundancy, health(m, has, bad)...)
 	}
 	for _, m := range chain {
 		for _, p := range m.Pieces {
@@ -252,7 +241,11 @@ func (s *Session) Verify(ctx context.Context, id string) (*api.VerifyResult, err
 	if out.Errors > 0 {
 		lvl = api.Error
 	}
-	s.emit(api.Event{Type: api.EvOpDone, Op: "verify", ID: m.ID, Level: lvl, Verify: out, Message: fmt.Sprintf("verify of %s: %d pages, %d faults", m.ID, out.Pages, out.Errors)})
+	note := ""
+	if n := unhealthy(out.Redundancy); n > 0 {
+		note = fmt.Sprintf("; %d of %d files lack copies (dcres repair rebuilds them)", n, len(out.Redundancy))
+	}
+	s.emit(api.Event{Type: api.EvOpDone, Op: "verify", ID: m.ID, Level: lvl, Verify: out, Message: fmt.Sprintf("verify of %s: %d pages, %d faults%s", m.ID, out.Pages, out.Errors, note)})
 	return out, nil
 }
 

@@ -62,7 +62,9 @@ type restorePlan struct {
 	hosts     []string    // location table host order of the restored VM
 	locations []api.Range // the restored VM's location table
 	// sources: for every target, where each of its pages comes from.
-	sources map[string][]sourceRanges
+	sources  map[string][]sourceRanges
+	pageSize int64
+	linkRate int64 // bits/s, 0 when unknown
 }
 
 type sourceRanges struct {
@@ -198,14 +200,13 @@ func plan(chain []*ckpt.Manifest, p placement, pin uint64, linkRate int64) (*res
 		}
 	}
 
-	rp := &restorePlan{main: main, hosts: hosts, sources: map[string][]sourceRanges{}}
+	rp := &restorePlan{main: main, hosts: hosts, sources: map[string][]sourceRanges{}, pageSize: int64(m.PageSize), linkRate: linkRate}
 	rp.api.Checkpoint = m.ID
 	rp.locations = runsOf(target, hosts)
 	rp.api.Ranges = rp.locations
-	// Sources per target, and the bytes on every link.
+	// Sources per target.
 	type key struct{ t, s int }
 	srcRuns := map[key][]api.Range{}
-	pages := map[key]uint64{}
 	for g := uint64(0); g < npages; g++ {
 		k := key{int(target[g]), int(src[g])}
 		rs := srcRuns[k]
@@ -215,32 +216,53 @@ func plan(chain []*ckpt.Manifest, p placement, pin uint64, linkRate int64) (*res
 			rs = append(rs, api.Range{Start: g, Count: 1, Host: srcHosts[src[g]]})
 		}
 		srcRuns[k] = rs
-		pages[k]++
 	}
+	for t, th := range hosts {
+		for s, sh := range srcHosts {
+			if rs := srcRuns[key{t, s}]; len(rs) > 0 {
+				rp.sources[th] = append(rp.sources[th], sourceRanges{host: sh, id: srcs[s].id, ranges: rs})
+			}
+		}
+	}
+	rp.tally(nil)
+	return rp, nil
+}
+
+// tally fills in the plan's figures from its sources: pages and bytes per
+// target, bytes per link, and the expected network time (the busiest
+// host's link, in or out, at the link rate). nonZero, when set, says how
+// many of a source's pages carry data: zero pages are elided in pieces, so
+// nothing is read or moved for them. Without it every page counts.
+func (rp *restorePlan) tally(nonZero func(sourceRanges) int64) {
+	rp.api.Targets, rp.api.Links, rp.api.Seconds = nil, nil, 0
 	in := map[string]int64{}
 	out := map[string]int64{}
-	for t, th := range hosts {
+	for _, th := range rp.hosts {
 		pt := api.PlanTarget{Host: th}
-		for s, sh := range srcHosts {
-			k := key{t, s}
-			if pages[k] == 0 {
-				continue
+		for _, sr := range rp.sources[th] {
+			var pages int64
+			for _, r := range sr.ranges {
+				pages += int64(r.Count)
 			}
-			b := int64(pages[k]) * int64(m.PageSize)
-			pt.Pages += int64(pages[k])
-			rp.sources[th] = append(rp.sources[th], sourceRanges{host: sh, id: srcs[s].id, ranges: srcRuns[k]})
-			if sh == th {
+			data := pages
+			if nonZero != nil {
+				data = nonZero(sr)
+			}
+			pt.Pages += pages
+			pt.ZeroPages += pages - data
+			b := data * rp.pageSize
+			if sr.host == th {
 				pt.LocalBytes += b
-			} else {
+			} else if b > 0 {
 				pt.PullBytes += b
-				rp.api.Links = addLink(rp.api.Links, sh, th, b)
+				rp.api.Links = addLink(rp.api.Links, sr.host, th, b)
 				in[th] += b
-				out[sh] += b
+				out[sr.host] += b
 			}
 		}
 		rp.api.Targets = append(rp.api.Targets, pt)
 	}
-	if linkRate > 0 {
+	if rp.linkRate > 0 {
 		var worst int64
 		for _, b := range in {
 			worst = max(worst, b)
@@ -248,9 +270,8 @@ func plan(chain []*ckpt.Manifest, p placement, pin uint64, linkRate int64) (*res
 		for _, b := range out {
 			worst = max(worst, b)
 		}
-		rp.api.Seconds = float64(worst*8) / float64(linkRate)
+		rp.api.Seconds = float64(worst*8) / float64(rp.linkRate)
 	}
-	return rp, nil
 }
 
 // srcKey is a piece holder: a host's pieces of one checkpoint.

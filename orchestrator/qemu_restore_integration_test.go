@@ -2,6 +2,8 @@ package orchestrator_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -97,14 +99,17 @@ vm:
   workload: {pattern: uniform, dirty_rate: 4MiB/s, seed: 17}
 `
 
-// shmFiles lists this machine's dcres RAM files in /dev/shm.
-func shmFiles(t *testing.T) map[string]bool {
-	t.Helper()
+// shmFiles lists the RAM files in /dev/shm of the lab's agents (each names
+// its files by a hash of its data directory).
+func shmFiles(l *lab.Lab) map[string]bool {
 	out := map[string]bool{}
 	ents, _ := os.ReadDir("/dev/shm")
 	for _, e := range ents {
-		if strings.HasPrefix(e.Name(), "dcres-") {
-			out[e.Name()] = true
+		for _, h := range l.Hosts {
+			sum := sha256.Sum256([]byte(filepath.Join(l.Dir, "hosts", h.Name)))
+			if strings.HasPrefix(e.Name(), "dcres-"+hex.EncodeToString(sum[:4])+"-") {
+				out[e.Name()] = true
+			}
 		}
 	}
 	return out
@@ -129,16 +134,14 @@ func pulledBy(res *api.RestoreResult, host string) int64 {
 // and verifies all of its memory with 0 errors.
 func TestIntegrationQEMURestorePlacements(t *testing.T) {
 	requireQEMUNetns(t)
-	before := shmFiles(t)
+	l, s := startNetnsLab(t, qemuPlacementProfile)
 	t.Cleanup(func() {
-		for f := range shmFiles(t) {
-			if !before[f] {
-				t.Errorf("/dev/shm/%s is left behind", f)
-				os.Remove(filepath.Join("/dev/shm", f))
-			}
+		l.Close() // before the check (the lab's own cleanup runs later: a no-op then)
+		for f := range shmFiles(l) {
+			t.Errorf("/dev/shm/%s is left behind", f)
+			os.Remove(filepath.Join("/dev/shm", f))
 		}
 	})
-	l, s := startNetnsLab(t, qemuPlacementProfile)
 	ctx := context.Background()
 	time.Sleep(4 * time.Second) // the guest boots and dirties memory
 
@@ -174,6 +177,13 @@ func TestIntegrationQEMURestorePlacements(t *testing.T) {
 	res := restore("onto 4 hosts", api.RestoreRequest{Placement: "main=50%,sub1=15%,sub2=15%,sub3=20%"})
 	if len(res.PerHost) != 4 || pulledBy(res, "sub3") == 0 {
 		t.Errorf("restore onto 4 hosts: %d hosts loaded, sub3 pulled %d bytes (want 4 hosts, sub3 pulling)", len(res.PerHost), pulledBy(res, "sub3"))
+	}
+	var planned int64
+	for _, tg := range res.Plan.Targets {
+		planned += tg.PullBytes
+	}
+	if planned != res.BytesOverNetwork {
+		t.Errorf("restore onto 4 hosts: the plan said %d bytes to pull (zero pages left out), the restore pulled %d", planned, res.BytesOverNetwork)
 	}
 	runAndVerify("the restore onto 4 hosts", 10*time.Second)
 

@@ -61,6 +61,10 @@ func (s *Session) Restore(ctx context.Context, req api.RestoreRequest) (*api.Res
 	if err != nil {
 		return nil, fmt.Errorf("restore of %s refused before anything started: %w", m.ID, err)
 	}
+	if m.Method != "qemu-stream" {
+		// Bytes to move: only pages with data (zero pages are elided).
+		s.census(ctx, m.VM, rp)
+	}
 	placementName := req.Placement
 	if placementName == "" {
 		placementName = "same"

@@ -38,6 +38,7 @@ func init() {
 		{"checkpoint", "checkpoint the VM of a profile's hosts", cmdCheckpoint},
 		{"restore", "restore a checkpoint, on the same or another placement", cmdRestore},
 		{"verify", "verify a checkpoint's digests, or the running guest's pages", cmdVerify},
+		{"repair", "rebuild a checkpoint's lost or damaged copies from good ones", cmdRepair},
 		{"ls", "list committed checkpoints", cmdList},
 		{"delete", "delete a checkpoint on every host", cmdDelete},
 		{"compact", "fold an incremental checkpoint's chain into a full checkpoint", cmdCompact},

@@ -66,7 +66,7 @@ func cmdRestore(ctx context.Context, args []string) error {
 func printPlan(pl *api.Plan) {
 	fmt.Printf("plan for %s:\n", pl.Checkpoint)
 	for _, t := range pl.Targets {
-		fmt.Printf("  target %-8s %8d pages  local %10s  pull %10s\n", t.Host, t.Pages, units.FormatBytes(t.LocalBytes), units.FormatBytes(t.PullBytes))
+		fmt.Printf("  target %-8s %8d pages (%d zero)  local %10s  pull %10s\n", t.Host, t.Pages, t.ZeroPages, units.FormatBytes(t.LocalBytes), units.FormatBytes(t.PullBytes))
 	}
 	for _, l := range pl.Links {
 		fmt.Printf("  link %s -> %s: at most %s\n", l.From, l.To, units.FormatBytes(l.Bytes))
@@ -103,6 +103,7 @@ func cmdVerify(ctx context.Context, args []string) error {
 		for _, f := range res.Faults {
 			fmt.Println("  " + f)
 		}
+		printHealth(res.Redundancy)
 	}
 	if res.Errors > 0 {
 		return fmt.Errorf("%d errors", res.Errors)
@@ -162,4 +163,48 @@ func cmdCompact(ctx context.Context, args []string) error {
 	fmt.Printf("compacted %s into %s: %s in %.2fs\n", rest[0], res.ID, units.FormatBytes(res.BytesSaved), res.Seconds)
 	printPerHost(res.PerHost)
 	return nil
+}
+
+// printHealth prints every checkpoint file's good copies against what its
+// redundancy asks for.
+func printHealth(hs []api.FileHealth) {
+	if len(hs) == 0 {
+		return
+	}
+	fmt.Println("redundancy (good copies / wanted):")
+	for _, h := range hs {
+		state := "ok"
+		if h.Good < h.Want {
+			state = "LACKING"
+		}
+		line := fmt.Sprintf("  %-7s %s %s's %s: %d/%d on %v", state, h.Checkpoint, h.Of, h.File, h.Good, h.Want, h.Copies)
+		if len(h.Lost) > 0 {
+			line += fmt.Sprintf(", lost on %v", h.Lost)
+		}
+		fmt.Println(line)
+	}
+}
+
+func cmdRepair(ctx context.Context, args []string) error {
+	fs := newFlags("repair", "PROFILE CHECKPOINT", "Rebuild the lost or damaged copies of a checkpoint's files (pieces, device state,\nreplicas) from good copies: in place on every host that answers, or, with --onto,\non that host only, where a file short of copies (its host lost) gets a new\nreplica. Then report every file's good copies, as verify does.")
+	c := addCommon(fs)
+	onto := fs.String("onto", "", "rebuild on this host only, adding replicas there for files whose hosts are lost")
+	s, rest, err := attachArgs(ctx, fs, c, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	res, err := s.Repair(ctx, rest[0], *onto)
+	if res != nil {
+		if *c.json {
+			printJSON(res)
+		} else {
+			fmt.Printf("repair of %s: %d copies rebuilt, %s in %.2fs\n", res.Checkpoint, len(res.Rebuilt), units.FormatBytes(res.Bytes), res.Seconds)
+			for _, r := range res.Rebuilt {
+				fmt.Println("  " + r)
+			}
+			printHealth(res.Redundancy)
+		}
+	}
+	return err
 }
