@@ -73,7 +73,10 @@ func (a *Agent) serveOperator(ctx context.Context, req *rpc.Request) (any, []byt
 			return agentrpc.PauseResult{Locations: v.loc.Ranges(), Hosts: v.setup.Hosts}, nil
 		})
 	case agentrpc.Save:
-		return onVM(a, req, func(v *vm, p agentrpc.SaveParams) (any, error) { return v.save(ctx, p) })
+		return onVM(a, req, func(v *vm, p agentrpc.SaveParams) (any, error) {
+			v.noteSave(p.ID)
+			return v.save(ctx, p)
+		})
 	case agentrpc.Protect:
 		return onVM(a, req, func(v *vm, p agentrpc.ProtectParams) (any, error) { return v.protect(ctx, p) })
 	case agentrpc.Compact:
@@ -109,6 +112,9 @@ func (a *Agent) serveOperator(ctx context.Context, req *rpc.Request) (any, []byt
 		if m.ID != p.ID || m.VM != p.VM {
 			return nil, nil, fmt.Errorf("manifest is for %s/%s, not %s/%s", m.VM, m.ID, p.VM, p.ID)
 		}
+		if err := a.checkCut(p.VM, p.ID); err != nil {
+			return nil, nil, err
+		}
 		if err := a.store.Commit(p.VM, p.ID, m); err != nil {
 			return nil, nil, err
 		}
@@ -121,6 +127,7 @@ func (a *Agent) serveOperator(ctx context.Context, req *rpc.Request) (any, []byt
 			return nil, nil, err
 		}
 		a.endEpoch(p.VM, p.ID, false)
+		a.forgetCut(p.VM, p.ID)
 		return nil, nil, a.store.Abort(p.VM, p.ID)
 	case agentrpc.Rollback:
 		// Whatever the commit got to: committed or partial, it goes.
@@ -129,6 +136,7 @@ func (a *Agent) serveOperator(ctx context.Context, req *rpc.Request) (any, []byt
 			return nil, nil, err
 		}
 		a.endEpoch(p.VM, p.ID, false)
+		a.forgetCut(p.VM, p.ID)
 		if err := a.store.Delete(p.VM, p.ID); err != nil && !errors.Is(err, ckpt.ErrNotFound) {
 			return nil, nil, err
 		}
@@ -421,6 +429,22 @@ func (v *vm) writePages(gfns []uint64, data []byte) error {
 		v.putHome(g, page)
 	}
 	return nil
+}
+
+// checkCut refuses to commit a checkpoint whose cut the lease broke: the
+// main host resumed the guest before every host had saved.
+func (a *Agent) checkCut(vmName, id string) error {
+	v, err := a.vm(vmName)
+	if err != nil || !v.cutBroken(id) {
+		return nil
+	}
+	return fmt.Errorf("VM %s: the lease (%s) resumed the guest before checkpoint %s was saved on every host, so its pieces are not of one instant: not committed (a longer --lease, or a faster host, lets it finish)", vmName, a.cfg.Lease, id)
+}
+
+func (a *Agent) forgetCut(vmName, id string) {
+	if v, err := a.vm(vmName); err == nil {
+		v.forgetCut(id)
+	}
 }
 
 func (a *Agent) endEpoch(vmName, id string, committed bool) {

@@ -34,6 +34,12 @@ type vm struct {
 	paused  bool
 	lease   *time.Timer
 	started time.Time
+	// On the main host: the checkpoint whose save this pause serves, whether
+	// the lease resumed the guest since the pause, and the checkpoints whose
+	// cut that broke (never to be committed).
+	cutID      string
+	leaseFired bool
+	brokenCuts map[string]bool
 	// epochs: pages each open checkpoint took as written since the last cut
 	epochs map[string][]pager.Run
 	// base is the checkpoint of the last cut: committed, or restored.
@@ -125,14 +131,61 @@ func (v *vm) pause(ctx context.Context) error {
 	}
 	v.mu.Lock()
 	v.paused = true
+	v.cutID, v.leaseFired = "", false
 	lease := v.a.cfg.Lease
 	v.lease = time.AfterFunc(lease, func() {
 		if v.resume() == nil {
+			v.mu.Lock()
+			v.leaseFired = true
+			cut := v.cutID
+			if cut != "" {
+				v.breakCut(cut)
+			}
+			v.mu.Unlock()
 			v.a.logf(api.Warn, "VM %s: no word from the coordinator for %s: resumed the guest (lease expired)", v.name, lease)
 		}
 	})
 	v.mu.Unlock()
 	return nil
+}
+
+// noteSave records that checkpoint id saves now: on the main host, with the
+// guest paused for it, unless the lease already resumed the guest.
+func (v *vm) noteSave(id string) {
+	if v.guest == nil {
+		return
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	switch {
+	case v.leaseFired:
+		v.breakCut(id)
+	case v.paused:
+		v.cutID = id
+	}
+}
+
+// breakCut marks checkpoint id as not committable; v.mu held.
+func (v *vm) breakCut(id string) {
+	if v.brokenCuts == nil {
+		v.brokenCuts = map[string]bool{}
+	}
+	v.brokenCuts[id] = true
+}
+
+// cutBroken reports whether the lease resumed the guest while checkpoint id
+// was being saved: its hosts' pieces are no longer of one instant.
+func (v *vm) cutBroken(id string) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.brokenCuts[id]
+}
+
+// forgetCut drops what noteSave recorded of checkpoint id once it ended.
+func (v *vm) forgetCut(id string) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	delete(v.brokenCuts, id)
 }
 
 // errNotPaused is resume's answer when there was nothing to resume.
