@@ -192,12 +192,13 @@ func hostNames() []string { return []string{"main", "sub1", "sub2"} }
 // and tmp files, directories without a manifest.
 type diskState struct {
 	committed map[string][]string // host -> ids
+	holders   map[string][]string // id -> the hosts its manifest names as holders
 	leftovers []string
 }
 
 func readDisk(t *testing.T, dir, vm string) diskState {
 	t.Helper()
-	st := diskState{committed: map[string][]string{}}
+	st := diskState{committed: map[string][]string{}, holders: map[string][]string{}}
 	for _, h := range hostNames() {
 		root := hostagent.CheckpointRoot(hostDir(dir, h))
 		ms, err := ckpt.Store{Root: root}.List(vm)
@@ -206,6 +207,20 @@ func readDisk(t *testing.T, dir, vm string) diskState {
 		}
 		for _, m := range ms {
 			st.committed[h] = append(st.committed[h], m.ID)
+			if st.holders[m.ID] == nil {
+				seen := map[string]bool{}
+				for _, p := range m.Pieces {
+					seen[p.Host] = true
+				}
+				if m.DeviceState != nil {
+					seen[m.DeviceState.Host] = true
+				}
+				for _, hh := range hostNames() {
+					if seen[hh] {
+						st.holders[m.ID] = append(st.holders[m.ID], hh)
+					}
+				}
+			}
 		}
 		ents, _ := os.ReadDir(filepath.Join(root, vm))
 		for _, e := range ents {
@@ -241,20 +256,21 @@ func (d diskState) ids() []string {
 	return out
 }
 
-// partialOn reports the ids committed on some hosts but not on all.
+// partialOn reports the ids committed on some of their holders but not on
+// all (a traditional checkpoint's only holder is the main host).
 func (d diskState) partialOn() []string {
 	var out []string
 	for _, id := range d.ids() {
 		n := 0
-		for _, h := range hostNames() {
+		for _, h := range d.holders[id] {
 			for _, x := range d.committed[h] {
 				if x == id {
 					n++
 				}
 			}
 		}
-		if n != len(hostNames()) {
-			out = append(out, fmt.Sprintf("%s on %d of %d hosts", id, n, len(hostNames())))
+		if n != len(d.holders[id]) {
+			out = append(out, fmt.Sprintf("%s on %d of %d holders", id, n, len(d.holders[id])))
 		}
 	}
 	return out

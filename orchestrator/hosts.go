@@ -35,6 +35,8 @@ type hostConn struct {
 	client *transport.Client
 	conn   *rpc.Conn
 	info   agentrpc.InfoResult
+	// timeout replaces callTimeout when set (Config.CallTimeout).
+	timeout time.Duration
 
 	mu        sync.Mutex
 	rtt       time.Duration
@@ -91,6 +93,9 @@ func (h *hostConn) call(ctx context.Context, method string, params, result any) 
 
 // callFor is call with its own deadline (0: the default).
 func (h *hostConn) callFor(ctx context.Context, method string, params, result any, timeout time.Duration) error {
+	if timeout == 0 {
+		timeout = h.timeout
+	}
 	if timeout == 0 {
 		timeout = callTimeout
 	}

@@ -25,7 +25,10 @@ type Config struct {
 	HostKey ssh.HostKeyCallback
 	// LinkRate is the hosts' link rate in bits/s (0: unknown), for plans.
 	LinkRate int64
-	Logf     func(format string, args ...any)
+	// CallTimeout bounds every control call that has no longer deadline of
+	// its own (0: 60 s); fault tests shorten it.
+	CallTimeout time.Duration
+	Logf        func(format string, args ...any)
 }
 
 // Session coordinates one VM over its hosts' agents.
@@ -92,6 +95,7 @@ func Connect(ctx context.Context, cfg Config) (*Session, error) {
 			if err != nil {
 				return err
 			}
+			h.timeout = cfg.CallTimeout
 			s.mu.Lock()
 			s.hosts[spec.Name] = h
 			s.mu.Unlock()
