@@ -105,7 +105,11 @@ func New(ctx context.Context, dir string, nodes []NodeSpec, opt Options) (*Mount
 		AttrTimeout:  &timeout,
 		Logger:       log.New(logWriter{m}, "", 0),
 	}
-	srv, err := fuse.NewServer(fs.NewNodeFS(root, fopt), abs, &fopt.MountOptions)
+	var srv *fuse.Server
+	err = newServer(func() (err error) {
+		srv, err = fuse.NewServer(fs.NewNodeFS(root, fopt), abs, &fopt.MountOptions)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("fusemem: mount on %s: %w (are you root?)", abs, err)
 	}
