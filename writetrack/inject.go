@@ -3,51 +3,141 @@ package writetrack
 import (
 	"bufio"
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
+	"io"
 	"os"
+	"os/exec"
 	"runtime"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
 
-// borrowFD has thread tid of process pid create a userfaultfd and returns
-// this process's copy of it; the target's copy is closed again, so the
-// target holds nothing it did not have before.
-func borrowFD(pid int) (fd int, err error) {
+// The ptrace work runs in a helper process, this program run again: a
+// tracer's whole thread group sees its tracee's stops in wait(2) even
+// without WUNTRACED, so in a program that is also the target's parent (the
+// agent starts QEMU) the goroutine waiting for the target to exit would take
+// the stops meant for the tracer, and both would go wrong.
+
+// helperEnv, set to a process id, makes this program the helper.
+const helperEnv = "DCRES_WRITETRACK_HELPER"
+
+// MaybeHelper turns this process into Attach's ptrace helper when it was
+// started as one, and returns otherwise. Every program that calls Attach
+// calls it first thing in main (or TestMain).
+func MaybeHelper() {
+	v := os.Getenv(helperEnv)
+	if v == "" {
+		return
+	}
+	pid, err := strconv.Atoi(v)
+	if err == nil {
+		err = lend(pid, bufio.NewReader(os.Stdin), os.Stdout)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stdout, "error %v\n", err)
+		os.Exit(1)
+	}
+	os.Exit(0)
+}
+
+// lend is the helper: it has the target create a userfaultfd, reports its
+// number ("fd N"), waits until the caller has taken it ("taken"), closes the
+// target's copy and lets the target go.
+func lend(pid int, in *bufio.Reader, out io.Writer) (err error) {
 	// Every ptrace request must come from the thread that seized the tracee.
 	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-
 	t, err := seize(pid)
 	if err != nil {
-		return -1, err
+		return err
 	}
 	defer func() {
-		if derr := t.release(); derr != nil && err == nil {
-			unix.Close(fd)
-			fd, err = -1, derr
+		if rerr := t.release(); rerr != nil && err == nil {
+			err = rerr
 		}
 	}()
 	remote, err := t.syscall(unix.SYS_USERFAULTFD, unix.O_CLOEXEC|unix.O_NONBLOCK)
 	if err != nil {
-		return -1, fmt.Errorf("userfaultfd in process %d: %w", pid, err)
+		return fmt.Errorf("userfaultfd in process %d: %w", pid, err)
 	}
-	pidfd, err := unix.PidfdOpen(pid, 0)
-	if err == nil {
-		fd, err = unix.PidfdGetfd(pidfd, int(remote), 0)
-		unix.Close(pidfd)
+	fmt.Fprintf(out, "fd %d\n", remote)
+	_, rerr := in.ReadString('\n')
+	if _, err := t.syscall(unix.SYS_CLOSE, remote); err != nil {
+		return fmt.Errorf("closing process %d's userfaultfd: %w", pid, err)
 	}
-	if _, cerr := t.syscall(unix.SYS_CLOSE, remote); cerr != nil && err == nil {
-		unix.Close(fd)
-		return -1, fmt.Errorf("closing the target's userfaultfd: %w", cerr)
+	if rerr != nil {
+		return fmt.Errorf("the caller went away: %w", rerr)
+	}
+	return nil
+}
+
+// borrowFD has process pid create a userfaultfd (through the helper) and
+// returns this process's copy of it; the target's copy is closed again, so
+// the target holds nothing it did not have before.
+func borrowFD(pid int) (int, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), helperTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "/proc/self/exe")
+	cmd.Env = append(os.Environ(), helperEnv+"="+strconv.Itoa(pid))
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return -1, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return -1, err
+	}
+	if err := cmd.Start(); err != nil {
+		return -1, fmt.Errorf("starting the ptrace helper: %w", err)
+	}
+	fd, err := -1, error(nil)
+	line, rerr := bufio.NewReader(stdout).ReadString('\n')
+	line = strings.TrimSpace(line)
+	var remote int
+	switch {
+	case rerr != nil:
+		err = fmt.Errorf("the ptrace helper said nothing (does this program call writetrack.MaybeHelper first in main?): %v %s", rerr, strings.TrimSpace(stderr.String()))
+	case strings.HasPrefix(line, "error "):
+		err = errors.New(strings.TrimPrefix(line, "error "))
+	default:
+		if _, serr := fmt.Sscanf(line, "fd %d", &remote); serr != nil {
+			err = fmt.Errorf("the ptrace helper said %q", line)
+			break
+		}
+		var pidfd int
+		if pidfd, err = unix.PidfdOpen(pid, 0); err == nil {
+			fd, err = unix.PidfdGetfd(pidfd, remote, 0)
+			unix.Close(pidfd)
+		}
+		if err != nil {
+			err = fmt.Errorf("taking process %d's userfaultfd: %w", pid, err)
+		}
+	}
+	fmt.Fprintln(stdin, "taken")
+	stdin.Close()
+	if werr := cmd.Wait(); werr != nil && err == nil {
+		// The helper's own error line, if it sent one after "fd N".
+		rest, _ := io.ReadAll(stdout)
+		err = fmt.Errorf("the ptrace helper: %v %s", werr, strings.TrimSpace(string(rest)))
 	}
 	if err != nil {
-		return -1, fmt.Errorf("taking process %d's userfaultfd: %w", pid, err)
+		if fd >= 0 {
+			unix.Close(fd)
+		}
+		return -1, err
 	}
 	return fd, nil
 }
+
+// helperTimeout bounds the helper's whole life; it stops the target's one
+// thread for a few milliseconds of it.
+const helperTimeout = 10 * time.Second
 
 // tracee is a thread stopped under ptrace with its registers saved.
 type tracee struct {

@@ -22,6 +22,7 @@ import (
 const childEnv = "WRITETRACK_CHILD"
 
 func TestMain(m *testing.M) {
+	MaybeHelper()
 	if spec := os.Getenv(childEnv); spec != "" {
 		os.Exit(child(spec))
 	}
@@ -80,7 +81,8 @@ func child(spec string) int {
 }
 
 type childProc struct {
-	cmd  *exec.Cmd
+	cmd    *exec.Cmd
+	exited chan error // the child's exit, waited for all along (as the agent waits for QEMU)
 	in   *bufio.Writer
 	out  *bufio.Scanner
 	path string
@@ -108,8 +110,10 @@ func startChild(t *testing.T, size int) *childProc {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	c := &childProc{cmd: cmd, in: bufio.NewWriter(stdin), out: bufio.NewScanner(stdout), path: path, size: size}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	c := &childProc{cmd: cmd, exited: make(chan error, 1), in: bufio.NewWriter(stdin), out: bufio.NewScanner(stdout), path: path, size: size}
+	// A parent waiting for its child must not take the tracer's stops.
+	go func() { c.exited <- cmd.Wait() }()
+	t.Cleanup(func() { cmd.Process.Kill(); <-c.exited })
 	if !c.out.Scan() || c.out.Text() != "ready" {
 		t.Fatalf("child did not start: %q", c.out.Text())
 	}
@@ -173,9 +177,10 @@ func TestIntegrationTrackerReportsExactlyTheWrittenPages(t *testing.T) {
 	}
 	// The child kept running under tracking and exits normally.
 	c.do(t, "q")
-	if err := c.cmd.Wait(); err != nil {
+	if err := <-c.exited; err != nil {
 		t.Fatalf("child after tracking: %v", err)
 	}
+	c.exited <- nil
 }
 
 // A pre-copy in miniature: copy every page, then, round after round while

@@ -10,6 +10,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"dcres/writetrack"
 )
 
 // Exit statuses: 0 success, 1 the operation failed, 2 bad usage or input.
@@ -52,6 +54,8 @@ func init() {
 }
 
 func main() {
+	// The agent runs itself again to set up QEMU's write tracking.
+	writetrack.MaybeHelper()
 	os.Exit(mainErr(os.Args[1:]))
 }
 
