@@ -83,10 +83,10 @@ func child(spec string) int {
 type childProc struct {
 	cmd    *exec.Cmd
 	exited chan error // the child's exit, waited for all along (as the agent waits for QEMU)
-	in   *bufio.Writer
-	out  *bufio.Scanner
-	path string
-	size int
+	in     *bufio.Writer
+	out    *bufio.Scanner
+	path   string
+	size   int
 }
 
 func startChild(t *testing.T, size int) *childProc {
