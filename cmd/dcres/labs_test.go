@@ -228,8 +228,7 @@ func strip(p *profiles.Profile) profiles.Profile {
 }
 
 // TestE2ELabs runs every lab that has a guide, headless, with the real
-// binary, to the end. A lab whose steps the scenario runner does not know
-// yet is skipped, naming the step, and runs once the runner learns it.
+// binary, to the end.
 func TestE2ELabs(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end: runs agent processes")
@@ -244,39 +243,76 @@ func TestE2ELabs(t *testing.T) {
 		lab := g[path]
 		p, _ := profiles.Embedded(lab)
 		if p == nil || p.VM.Driver != "synthetic" {
+			t.Errorf("%s: lab %s is not a shipped synthetic profile", path, lab)
 			continue
 		}
-		t.Run(lab, func(t *testing.T) {
-			out, err := runJSON(t, lab, 2*time.Minute)
-			if err != nil {
-				for _, st := range out.steps {
-					if !st.OK && strings.Contains(st.Error, "is not known") {
-						t.Skipf("the scenario runner does not run %s steps yet (line %d: %s)", st.Step, st.Line, st.Error)
-					}
-				}
-				t.Fatalf("dcres run %s: %v\nstderr: %s\nsummary: %+v", lab, err, out.stderr, out.summary)
+		t.Run(lab, func(t *testing.T) { runLab(t, p, 2*time.Minute) })
+	}
+}
+
+// TestE2EQEMULabs runs the real-guest variant (LAB-qemu) of every lab that
+// has one, headless, to the end: QEMU guests need root (FUSE memory,
+// network namespaces) and the verifying guest (make guest). Each boots
+// QEMU; run it alone on a small machine.
+func TestE2EQEMULabs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end: boots QEMU")
+	}
+	requireGuest(t)
+	if os.Geteuid() != 0 {
+		if os.Getenv("DCRES_REQUIRE_QEMU") == "1" {
+			t.Fatal("the QEMU labs need root (FUSE, network namespaces)")
+		}
+		t.Skip("the QEMU labs need root (FUSE, network namespaces)")
+	}
+	var labs []string
+	for _, lab := range guides(t) {
+		if _, ok := profiles.Embedded(lab + "-qemu"); ok {
+			labs = append(labs, lab+"-qemu")
+		}
+	}
+	sort.Strings(labs)
+	if len(labs) < 2 {
+		t.Fatalf("QEMU variants of the labs: %v, want at least lab-split-qemu and lab-methods-qemu", labs)
+	}
+	for _, name := range labs {
+		p, _ := profiles.Embedded(name)
+		if p.VM.Driver != "qemu" {
+			t.Errorf("%s: driver %s, want qemu", name, p.VM.Driver)
+			continue
+		}
+		t.Run(name, func(t *testing.T) { runLab(t, p, 8*time.Minute) })
+	}
+}
+
+// runLab runs p with `dcres run --json` and checks that every step ran, in
+// order, that every verify is clean (and there is one), and that no dcres
+// checkpoint moved a byte over the network.
+func runLab(t *testing.T, p *profiles.Profile, timeout time.Duration) {
+	t.Helper()
+	out, err := runJSON(t, p.Name, timeout)
+	if err != nil {
+		t.Fatalf("dcres run %s: %v\nstderr: %s\nsummary: %+v", p.Name, err, out.stderr, out.summary)
+	}
+	if !out.summary.OK || out.summary.Profile != p.Name || len(out.summary.Steps) != len(p.Scenario) {
+		t.Fatalf("summary: %+v", out.summary)
+	}
+	verified := 0
+	for i, st := range out.summary.Steps {
+		if st.Step != p.Scenario[i].Kind || st.Line != p.Scenario[i].Line {
+			t.Errorf("step %d is %s at line %d, want %s at line %d", i, st.Step, st.Line, p.Scenario[i].Kind, p.Scenario[i].Line)
+		}
+		if st.Step == "verify" {
+			if st.Errors == nil || *st.Errors != 0 || st.Pages == nil || *st.Pages == 0 {
+				t.Errorf("verify at line %d: %+v", st.Line, st)
 			}
-			if !out.summary.OK || out.summary.Profile != lab || len(out.summary.Steps) != len(p.Scenario) {
-				t.Fatalf("summary: %+v", out.summary)
-			}
-			verified := 0
-			for i, st := range out.summary.Steps {
-				if st.Step != p.Scenario[i].Kind || st.Line != p.Scenario[i].Line {
-					t.Errorf("step %d is %s at line %d, want %s at line %d", i, st.Step, st.Line, p.Scenario[i].Kind, p.Scenario[i].Line)
-				}
-				if st.Step == "verify" {
-					if st.Errors == nil || *st.Errors != 0 {
-						t.Errorf("verify at line %d: %+v", st.Line, st)
-					}
-					verified++
-				}
-				if st.Step == "checkpoint" && st.Method == "dcres" && (st.BytesOverNetwork == nil || *st.BytesOverNetwork != 0) {
-					t.Errorf("dcres checkpoint at line %d moved %v bytes over the network, want 0", st.Line, st.BytesOverNetwork)
-				}
-			}
-			if verified == 0 {
-				t.Error("the lab never verifies the guest")
-			}
-		})
+			verified++
+		}
+		if st.Step == "checkpoint" && st.Method == "dcres" && (st.BytesOverNetwork == nil || *st.BytesOverNetwork != 0) {
+			t.Errorf("dcres checkpoint at line %d moved %v bytes over the network, want 0", st.Line, st.BytesOverNetwork)
+		}
+	}
+	if verified == 0 {
+		t.Error("the lab never verifies the guest")
 	}
 }
