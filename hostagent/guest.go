@@ -27,6 +27,11 @@ type guest interface {
 	// their homes' copies (they win at a cut); call while paused.
 	dirtyCached() []uint64
 	cachedPage(g uint64) []byte
+	// syncWrites brings the store's written marks up to date with writes
+	// that did not pass through it, before a round or a cut takes them; an
+	// error means such writes cannot be seen, and live and incremental
+	// checkpoints are refused with it.
+	syncWrites(ctx context.Context) error
 
 	// saveDeviceState writes what the guest needs besides its memory.
 	saveDeviceState(ctx context.Context, path string) error

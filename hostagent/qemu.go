@@ -41,9 +41,13 @@ type qemuGuest struct {
 	gate  sync.RWMutex // write-locked while paused: no page moves between hosts
 	gated bool
 	hb    qemu.Line // last heartbeat
-	dirty float64   // last measured dirty rate (bytes/s)
-	stop  context.CancelFunc
-	wg    sync.WaitGroup
+	// trackErr is why QEMU's writes to its local nodes cannot be seen
+	// (then live and incremental checkpoints are refused).
+	trackErr error
+	tracks   []nodeTrack
+	dirty    float64 // last measured dirty rate (bytes/s)
+	stop     context.CancelFunc
+	wg       sync.WaitGroup
 }
 
 type qemuNode struct {
@@ -187,6 +191,7 @@ func (g *qemuGuest) start(ctx context.Context, deviceState string) error {
 		}
 		return err
 	}
+	g.trackWrites(qm.Pid())
 	if deviceState != "" {
 		load := qm.LoadDeviceState
 		if filepath.Base(deviceState) == streamFile {
@@ -518,6 +523,7 @@ func (g *qemuGuest) close() {
 		qm.Close()
 	}
 	g.wg.Wait()
+	g.untrack(nil)
 	if mount != nil {
 		mount.Close()
 	}

@@ -46,6 +46,9 @@ func (v *vm) save(ctx context.Context, p agentrpc.SaveParams) (*agentrpc.SaveRes
 		var err error
 		switch p.Method {
 		case "dcres":
+			if err := v.syncWrites(ctx); err != nil && (p.Live || p.Incremental) {
+				return err
+			}
 			// The cut: pages written since the last one are this checkpoint's
 			// increment; kept until commit, so a failed checkpoint gives them back.
 			epoch := v.store.TakeEpoch()
@@ -66,6 +69,7 @@ func (v *vm) save(ctx context.Context, p agentrpc.SaveParams) (*agentrpc.SaveRes
 			if !v.isMain() {
 				return fmt.Errorf("traditional checkpoints are saved by the main host alone")
 			}
+			v.syncWrites(ctx) // marks for a later increment; this image is whole either way
 			v.keepEpoch(p.ID, v.store.TakeEpoch())
 			res.BytesOverNetwork, err = v.saveGathered(ctx, w, prog)
 		default:
@@ -102,8 +106,8 @@ func (v *vm) round(ctx context.Context, p agentrpc.SaveParams) (*agentrpc.SaveRe
 	if err := ckpt.ValidName("checkpoint id", p.ID); err != nil {
 		return nil, err
 	}
-	if v.setup.Driver == "qemu" && v.isMain() {
-		return nil, errQEMULive
+	if err := v.syncWrites(ctx); err != nil {
+		return nil, err
 	}
 	prog := v.progress("checkpoint", p.ID, fmt.Sprintf("round %d", p.Round+1))
 	runs := v.store.TakeWritten()
@@ -158,7 +162,13 @@ func (a *Agent) writePiece(vmName, id, file string, write func(w *ckpt.PieceWrit
 	return &ckpt.PieceRef{Host: a.cfg.Name, File: file, Pages: info.Pages, ZeroPages: info.ZeroPages, Bytes: info.Bytes, Digest: info.Digest}, nil
 }
 
-var errQEMULive = fmt.Errorf("live checkpoints of QEMU guests need write tracking of the main host's shared-memory node (userfaultfd write-protect), which is not built yet: use a stop-and-copy checkpoint")
+// syncWrites brings this host's written marks up to date (see guest).
+func (v *vm) syncWrites(ctx context.Context) error {
+	if v.guest == nil {
+		return nil
+	}
+	return v.guest.syncWrites(ctx)
+}
 
 // saveRuns writes the pages of runs held here and, with overrides on the
 // main host, its dirty cached pages (which win over their homes' copies),

@@ -25,14 +25,8 @@ func (s *Session) Checkpoint(ctx context.Context, req api.CheckpointRequest) (*a
 	if req.Incremental && req.Method != "dcres" {
 		return nil, fmt.Errorf("incremental checkpoints use method dcres, not %s", req.Method)
 	}
-	if req.Incremental && s.prof.VM.Driver == "qemu" {
-		return nil, fmt.Errorf("incremental checkpoints of QEMU guests need write tracking of the main host's shared-memory node (userfaultfd write-protect), which is not built yet: take a full checkpoint")
-	}
 	if req.Live && req.Method != "dcres" {
 		return nil, fmt.Errorf("live checkpoints use method dcres, not %s", req.Method)
-	}
-	if req.Live && s.prof.VM.Driver == "qemu" {
-		return nil, fmt.Errorf("live checkpoints of QEMU guests need write tracking of the main host's shared-memory node (userfaultfd write-protect), which is not built yet: use a stop-and-copy checkpoint")
 	}
 	s.op.Lock()
 	defer s.op.Unlock()
