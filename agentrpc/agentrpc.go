@@ -32,6 +32,7 @@ const (
 	RepairFile    = "ckpt.repair"
 	Amend         = "ckpt.amend"
 	Census        = "ckpt.census"
+	Rebuild       = "ckpt.rebuild"
 	RestoreStop   = "restore.stop"
 	RestoreLoad   = "restore.load"
 	RestoreStart  = "restore.start"
@@ -51,6 +52,7 @@ const (
 	PeerPiece     = "peer.piece"
 	PeerReplica   = "peer.replica"
 	PeerFile      = "peer.file"
+	PeerParity    = "peer.parity"
 )
 
 // MaxPagesPerCall bounds the pages in one peer message (4 MiB of data).
@@ -262,12 +264,59 @@ type ProtectParams struct {
 	VM string   `json:"vm"`
 	ID string   `json:"id"`
 	To []string `json:"to"`
+	// Parity, instead of To: stream this host's files, segment by segment,
+	// to the holders of each group's parity (the layout, without streams
+	// and shards).
+	Parity *ckpt.Parity `json:"parity,omitempty"`
 }
 
 // ProtectResult lists the copies made.
 type ProtectResult struct {
 	Replicas []ckpt.Replica `json:"replicas"`
 	Bytes    int64          `json:"bytes"`
+	// Parity: this host's stream, and the parity shards its last segments
+	// completed (a holder finishes a shard when its last data arrives).
+	Stream *ckpt.ParityStream `json:"stream,omitempty"`
+	Shards []ckpt.ParityShard `json:"shards,omitempty"`
+}
+
+// ParityParams carries Offset.. of data shard Idx of parity group Group to
+// the holder of its parity shard Index (the payload; Last marks the shard's
+// end). The holder adds it to its parity incrementally.
+type ParityParams struct {
+	VM     string `json:"vm"`
+	ID     string `json:"id"`
+	Group  int    `json:"group"`
+	Index  int    `json:"index"`
+	Data   int    `json:"data"`
+	Parity int    `json:"parity"`
+	Idx    int    `json:"idx"`
+	Offset int64  `json:"offset"`
+	Last   bool   `json:"last"`
+}
+
+// RebuildParams has a host rebuild host Of's files of a checkpoint from
+// the other hosts' streams and the parity shards, named Names[file] here.
+//
+// With Of empty, it re-encodes parity shard Index of group Group instead
+// (this host holds it) from the data streams. Lost names the hosts not to
+// ask (gone, or their files are).
+type RebuildParams struct {
+	VM       string            `json:"vm"`
+	ID       string            `json:"id"`
+	Of       string            `json:"of,omitempty"`
+	Names    map[string]string `json:"names,omitempty"`
+	Group    int               `json:"group,omitempty"`
+	Index    int               `json:"index,omitempty"`
+	Lost     []string          `json:"lost,omitempty"`
+	Manifest json.RawMessage   `json:"manifest"`
+}
+
+// RebuildResult is every rebuilt file's hash and size, by original name,
+// and the bytes fetched from peers.
+type RebuildResult struct {
+	Files   map[string]RepairFileResult `json:"files"`
+	Fetched int64                       `json:"fetched"`
 }
 
 // ReplicaParams carries a chunk of host Of's file Original to a replica

@@ -156,6 +156,10 @@ type CheckpointRequest struct {
 	// Replicas copies every host's files to this many other hosts, so the
 	// loss of as many hosts' checkpoint directories still restores.
 	Replicas int `json:"replicas,omitempty"`
+	// Parity keeps this many Reed-Solomon parity shards of every host's
+	// files on other hosts instead (method dcres), so the loss of as many
+	// hosts' files still restores.
+	Parity int `json:"parity,omitempty"`
 }
 
 // HostResult is one host's share of an operation.
@@ -187,6 +191,9 @@ type CheckpointResult struct {
 	// the guest resumed, before the commit).
 	ReplicaBytes   int64   `json:"replica_bytes,omitempty"`
 	ReplicaSeconds float64 `json:"replica_seconds,omitempty"`
+	// ParityBytes is what the parity shards hold on disk (ReplicaBytes is
+	// then what the hosts streamed to the parity holders).
+	ParityBytes int64 `json:"parity_bytes,omitempty"`
 }
 
 // Round is one pre-copy round of a live checkpoint.

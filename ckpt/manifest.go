@@ -54,7 +54,10 @@ type Manifest struct {
 	// have (the original and its replicas). Zero means one more than the
 	// fewest replicas any file had at the checkpoint; dcres repair sets it
 	// when it adds replicas.
-	Copies   int             `json:"copies,omitempty"`
+	Copies int `json:"copies,omitempty"`
+	// Parity is Reed-Solomon parity over the hosts' files (instead of
+	// replicas), or nil.
+	Parity   *Parity         `json:"parity,omitempty"`
 	VMConfig json.RawMessage `json:"vm_config,omitempty"`
 	Stats    json.RawMessage `json:"stats,omitempty"`
 	// Checksum is the hex xxh3-128 of the compact JSON of the manifest with
@@ -295,6 +298,16 @@ func (m *Manifest) Validate() error {
 	}
 	if m.Copies < 0 {
 		return bad("copies %d is negative", m.Copies)
+	}
+	if p := m.Parity; p != nil {
+		if err := p.validate(hosts); err != nil {
+			return bad("%v", err)
+		}
+		for i, s := range p.Shards {
+			if err := checkFile(fmt.Sprintf("parity shard %d", i), s.Host, s.File, s.Digest, s.Bytes); err != nil {
+				return err
+			}
+		}
 	}
 	if d := m.DeviceState; d != nil {
 		if err := checkFile("device state", d.Host, d.File, d.Digest, d.Bytes); err != nil {

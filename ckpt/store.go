@@ -388,6 +388,15 @@ func (s Store) VerifyLocal(vm, id, host string) ([]Fault, error) {
 			}
 		}
 	}
+	if p := m.Parity; p != nil {
+		for _, sh := range p.Shards {
+			if sh.Host == host {
+				if err := checkHashed(fmt.Sprintf("parity shard %d of group %d", sh.Index, sh.Group), sh.FileRef); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
 	return faults, nil
 }
 

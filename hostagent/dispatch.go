@@ -78,7 +78,12 @@ func (a *Agent) serveOperator(ctx context.Context, req *rpc.Request) (any, []byt
 			return v.save(ctx, p)
 		})
 	case agentrpc.Protect:
-		return onVM(a, req, func(v *vm, p agentrpc.ProtectParams) (any, error) { return v.protect(ctx, p) })
+		return onVM(a, req, func(v *vm, p agentrpc.ProtectParams) (any, error) {
+			if p.Parity != nil {
+				return v.protectParity(ctx, p)
+			}
+			return v.protect(ctx, p)
+		})
 	case agentrpc.Compact:
 		var p agentrpc.CompactParams
 		if err := req.Decode(&p); err != nil {
@@ -208,6 +213,13 @@ func (a *Agent) serveOperator(ctx context.Context, req *rpc.Request) (any, []byt
 			return nil, nil, err
 		}
 		return nil, nil, a.amend(p)
+	case agentrpc.Rebuild:
+		var p agentrpc.RebuildParams
+		if err := req.Decode(&p); err != nil {
+			return nil, nil, err
+		}
+		res, err := a.rebuild(ctx, p)
+		return res, nil, err
 	case agentrpc.Census:
 		var p agentrpc.CensusParams
 		if err := req.Decode(&p); err != nil {
@@ -368,6 +380,13 @@ func (a *Agent) peerHandler(name, fp string) rpc.Handler {
 				return nil, nil, &rpc.Error{Code: "forbidden", Message: fmt.Sprintf("peer %s may send only its own files, not %s's", name, p.Of)}
 			}
 			return nil, nil, a.receiveReplica(p, req.Payload)
+		case agentrpc.PeerParity:
+			var p agentrpc.ParityParams
+			if err := req.Decode(&p); err != nil {
+				return nil, nil, err
+			}
+			shard, err := a.receiveParity(p, req.Payload)
+			return shard, nil, err
 		case agentrpc.PeerFile:
 			var p agentrpc.FileParams
 			if err := req.Decode(&p); err != nil {

@@ -47,7 +47,8 @@ func (v *vm) protect(ctx context.Context, p agentrpc.ProtectParams) (*agentrpc.P
 	return res, nil
 }
 
-// ownPartials lists this host's own (not replica) partial files of id.
+// ownPartials lists this host's own (not replica, not parity) partial
+// files of id.
 func (v *vm) ownPartials(id string) ([]string, error) {
 	probe, err := v.a.store.PartialPath(v.name, id, "probe")
 	if err != nil {
@@ -60,7 +61,7 @@ func (v *vm) ownPartials(id string) ([]string, error) {
 	var out []string
 	for _, e := range entries {
 		name, ok := strings.CutSuffix(e.Name(), ".partial")
-		if ok && !strings.HasPrefix(name, "replica-") {
+		if ok && !strings.HasPrefix(name, "replica-") && !strings.HasPrefix(name, "parity-") {
 			out = append(out, name)
 		}
 	}
@@ -190,7 +191,7 @@ func (a *Agent) copyFromPeer(ctx context.Context, vm, id, from, file, path strin
 	}
 	for off := int64(0); off < size; {
 		n := min(int64(replicaChunk), size-off)
-		data, err := a.peerPool.call(ctx, from, agentrpc.PeerFile, agentrpc.FileParams{VM: vm, ID: id, File: file, Offset: off, Length: n}, nil, nil)
+		data, err := a.fileChunk(ctx, from, agentrpc.FileParams{VM: vm, ID: id, File: file, Offset: off, Length: n})
 		if err == nil && int64(len(data)) != n {
 			err = fmt.Errorf("short read of %s from %s", file, from)
 		}

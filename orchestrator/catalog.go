@@ -95,12 +95,13 @@ func (s *Session) manifests(ctx context.Context) ([]*ckpt.Manifest, error) {
 
 // restorable: every holder of m has it, or a replica of its files does.
 func restorable(m *ckpt.Manifest, has map[string]bool) bool {
+	lost := map[string]bool{}
 	for _, h := range holders(m) {
 		if !has[h] && replicaHolder(m, h, has) == "" {
-			return false
+			lost[h] = true
 		}
 	}
-	return true
+	return len(lost) == 0 || parityCovers(m, has, lost)
 }
 
 // replicaHolder is a host that has m and holds replicas of lost's files
@@ -317,6 +318,9 @@ func withReplicaHolders(m *ckpt.Manifest) []string {
 }
 
 func redundancyNote(m *ckpt.Manifest, lost string) string {
+	if m.Parity != nil {
+		return "; its files can be rebuilt from the other hosts' and the parity shards (dcres repair does; a restore does it first)"
+	}
 	for _, r := range m.Replicas {
 		if r.Of == lost {
 			return fmt.Sprintf("; its files have a replica on %s, so the checkpoint still restores (dcres repair rebuilds them)", r.Host)

@@ -69,8 +69,15 @@ func (s *Session) Checkpoint(ctx context.Context, req api.CheckpointRequest) (*a
 		}
 		m.Protect()
 	}
+	par, err := newParity(req, savers) // redundancy hook: parity (parity.go)
+	if err != nil {
+		return nil, err
+	}
+	if par != nil {
+		m.Protect()
+	}
 	s.emit(api.Event{Type: api.EvOpStart, Op: "checkpoint", ID: id, Message: fmt.Sprintf("checkpoint %s (%s) of %s on %v", id, req.Method, l.vm, savers)})
-	d := &ckptDriver{s: s, l: l, id: id, method: req.Method, live: req.Live, parent: parent, replicas: req.Replicas, ring: ring,
+	d := &ckptDriver{s: s, l: l, id: id, method: req.Method, live: req.Live, parent: parent, replicas: req.Replicas, ring: ring, parity: par,
 		saves: map[string]*agentrpc.SaveResult{}, rounds: map[string]int{}}
 	start := time.Now()
 	d.started = start
@@ -109,6 +116,7 @@ type ckptDriver struct {
 	protected     []ckpt.Replica
 	protectBytes  int64
 	protectedTime float64
+	parity        *parityState // nil without parity
 
 	mu       sync.Mutex     // guards rounds (perform runs concurrently)
 	rounds   map[string]int // pre-copy rounds started per host
@@ -193,12 +201,13 @@ func (d *ckptDriver) do(ctx context.Context, msg protocol.Msg) (func(), error) {
 	case protocol.Protect:
 		var res agentrpc.ProtectResult
 		t := time.Now()
-		if err := h.callFor(ctx, agentrpc.Protect, agentrpc.ProtectParams{VM: d.l.vm, ID: d.id, To: d.replicaTargets(msg.To)}, &res, 30*time.Minute); err != nil {
+		if err := h.callFor(ctx, agentrpc.Protect, agentrpc.ProtectParams{VM: d.l.vm, ID: d.id, To: d.replicaTargets(msg.To), Parity: d.parity.params()}, &res, 30*time.Minute); err != nil {
 			return nil, err
 		}
 		took := time.Since(t).Seconds()
 		return func() {
 			d.protected = append(d.protected, res.Replicas...)
+			d.parity.add(&res)
 			d.protectBytes += res.Bytes
 			d.protectedTime = max(d.protectedTime, took)
 		}, nil
@@ -253,6 +262,11 @@ func (d *ckptDriver) manifestBytes() ([]byte, error) {
 		m.Contains = append(m.Contains, sr.Contains...)
 	}
 	m.Replicas = d.protected
+	par, err := d.parity.manifest()
+	if err != nil {
+		return nil, err
+	}
+	m.Parity = par
 	// The figures the list shows; the pause ends when the last save returned
 	// (the guest resumes then), which is before this commit.
 	stats, _ := json.Marshal(map[string]float64{
@@ -303,6 +317,7 @@ func (d *ckptDriver) result(start time.Time) *api.CheckpointResult {
 		res.BytesAgain = res.BytesSaved - d.roundLog[0].Bytes
 	}
 	res.ReplicaBytes, res.ReplicaSeconds = d.protectBytes, d.protectedTime
+	res.ParityBytes = d.parity.bytes()
 	return res
 }
 

@@ -35,6 +35,8 @@ type fileCopy struct {
 type ckptFile struct {
 	of, file string
 	copies   []fileCopy
+	// shard is set for a parity shard (of is its holder).
+	shard *ckpt.ParityShard
 }
 
 func ckptFiles(m *ckpt.Manifest) []ckptFile {
@@ -59,6 +61,13 @@ func ckptFiles(m *ckpt.Manifest) []ckptFile {
 	for _, r := range m.Replicas {
 		if _, ok := at[[2]string{r.Of, r.Original}]; ok {
 			add(r.Of, r.Original, fileCopy{host: r.Host, file: r.File, digest: r.Digest, bytes: r.Bytes})
+		}
+	}
+	if p := m.Parity; p != nil {
+		for i := range p.Shards {
+			sh := &p.Shards[i]
+			add(sh.Host, sh.File, fileCopy{host: sh.Host, file: sh.File, digest: sh.Digest, bytes: sh.Bytes})
+			out[len(out)-1].shard = sh
 		}
 	}
 	return out
@@ -147,25 +156,38 @@ func (s *Session) verifyHolders(ctx context.Context, m *ckpt.Manifest, hosts []s
 	return faults, bad, err
 }
 
-// repairJob copies one good copy of a file to a host.
+// repairJob copies one good copy of a file to a host, or (rebuild set)
+// has the host rebuild files from parity.
 type repairJob struct {
 	to    fileCopy // where, under what name, matching what
 	from  fileCopy
 	added *ckpt.Replica // set when the copy is a new replica
+	// Parity: what to rebuild, and the new replicas (by original name)
+	// when the files go to another host than theirs.
+	rebuild *agentrpc.RebuildParams
+	adds    map[string]*ckpt.Replica
 }
 
 // Repair rebuilds the lost or damaged copies of checkpoint id's files from
 // good ones: in place on every host that answers, or, with onto set, only
 // on that host, where a file whose copies are fewer than its redundancy
 // asks gets a new replica (recorded in the manifest on every host).
+//
+// With parity, a file with no good copy left is rebuilt from the other
+// hosts' files and the parity shards (all of its host's lost files in one
+// pass), and a lost parity shard is encoded again on its holder.
 func (s *Session) Repair(ctx context.Context, id, onto string) (*api.RepairResult, error) {
 	s.op.Lock()
 	defer s.op.Unlock()
-	start := time.Now()
 	m, err := s.resolve(ctx, id)
 	if err != nil {
 		return nil, err
 	}
+	return s.repair(ctx, m, onto)
+}
+
+func (s *Session) repair(ctx context.Context, m *ckpt.Manifest, onto string) (*api.RepairResult, error) {
+	start := time.Now()
 	if onto != "" && s.hosts[onto] == nil {
 		return nil, fmt.Errorf("repair onto %s: no such host in this session", onto)
 	}
@@ -183,6 +205,7 @@ func (s *Session) Repair(ctx context.Context, id, onto string) (*api.RepairResul
 	good := func(c fileCopy) bool { return has[c.host] && !bad[c.host][c.file] }
 	var jobs []repairJob
 	var stuck []string
+	fromParity := map[string][]string{} // host -> its files to rebuild from parity
 	for _, f := range files {
 		var src *fileCopy
 		n := 0
@@ -195,7 +218,17 @@ func (s *Session) Repair(ctx context.Context, id, onto string) (*api.RepairResul
 			}
 		}
 		if src == nil {
-			stuck = append(stuck, fmt.Sprintf("%s's %s has no good copy left", f.of, f.file))
+			switch {
+			case f.shard != nil && alive[f.of] && (onto == "" || onto == f.of):
+				jobs = append(jobs, repairJob{to: fileCopy{host: f.of, file: f.file},
+					rebuild: &agentrpc.RebuildParams{Group: f.shard.Group, Index: f.shard.Index}})
+			case f.shard != nil:
+				stuck = append(stuck, fmt.Sprintf("parity shard %s on %s is lost and is encoded again only there, once it answers", f.file, f.of))
+			case m.Parity != nil && m.Parity.Stream(f.of) != nil:
+				fromParity[f.of] = append(fromParity[f.of], f.file)
+			default:
+				stuck = append(stuck, fmt.Sprintf("%s's %s has no good copy left", f.of, f.file))
+			}
 			continue
 		}
 		held := map[string]bool{}
@@ -220,6 +253,39 @@ func (s *Session) Repair(ctx context.Context, id, onto string) (*api.RepairResul
 		to := fileCopy{host: onto, file: name, digest: src.digest, bytes: src.bytes, piece: src.piece}
 		jobs = append(jobs, repairJob{to: to, from: *src, added: rep})
 	}
+	for _, of := range sortedKeys(fromParity) {
+		target := ""
+		switch {
+		case alive[of] && (onto == "" || onto == of):
+			target = of
+		case onto != "":
+			target = onto
+		default:
+			stuck = append(stuck, fmt.Sprintf("%s's files %v have no good copy and its host does not answer: rebuild them from parity on another host with --onto HOST", of, fromParity[of]))
+			continue
+		}
+		j := repairJob{to: fileCopy{host: target}, rebuild: &agentrpc.RebuildParams{Of: of, Names: map[string]string{}}, adds: map[string]*ckpt.Replica{}}
+		for _, f := range fromParity[of] {
+			name := f
+			if target != of {
+				name = replicaName(of, f)
+				j.adds[f] = &ckpt.Replica{Of: of, Original: f, FileRef: ckpt.FileRef{Host: target, File: name}}
+			}
+			j.rebuild.Names[f] = name
+		}
+		jobs = append(jobs, j)
+	}
+	// Hosts a rebuild must not read from: gone, or with a bad file.
+	var lostHosts []string
+	for _, h := range m.Hosts {
+		if !has[h] || len(bad[h]) > 0 {
+			lostHosts = append(lostHosts, h)
+		}
+	}
+	mb, err := ckpt.EncodeManifest(m)
+	if err != nil {
+		return nil, err
+	}
 	if len(stuck) > 0 && len(jobs) == 0 {
 		return nil, fmt.Errorf("repair of %s: nothing can be rebuilt: %s", m.ID, strings.Join(stuck, "; "))
 	}
@@ -238,6 +304,32 @@ func (s *Session) Repair(ctx context.Context, id, onto string) (*api.RepairResul
 		h, err := s.host(j.to.host)
 		if err != nil {
 			return nil, err
+		}
+		if j.rebuild != nil {
+			g.Go(func() error {
+				p := *j.rebuild
+				p.VM, p.ID, p.Lost, p.Manifest = m.VM, m.ID, lostHosts, mb
+				var out agentrpc.RebuildResult
+				err := h.callFor(gctx, agentrpc.Rebuild, p, &out, 30*time.Minute)
+				mu.Lock()
+				defer mu.Unlock()
+				what := m0name(p)
+				if err != nil {
+					failed[j.to.host] = true
+					errs = append(errs, fmt.Sprintf("%s: rebuilding %s from parity: %v", j.to.host, what, err))
+					return nil
+				}
+				for f, fr := range out.Files {
+					if r := j.adds[f]; r != nil {
+						r.Digest, r.Bytes = fr.Digest, fr.Bytes
+					}
+					res.Bytes += fr.Bytes
+				}
+				res.Rebuilt = append(res.Rebuilt, fmt.Sprintf("%s: %s from parity (%s fetched)", j.to.host, what, fmtBytes(out.Fetched)))
+				s.emit(api.Event{Type: api.EvLog, Level: api.Info, Host: j.to.host, Message: fmt.Sprintf("repair of %s: %s rebuilt on %s from parity", m.ID, what, j.to.host)})
+				return nil
+			})
+			continue
 		}
 		g.Go(func() error {
 			p := agentrpc.RepairFileParams{VM: m.VM, ID: m.ID, From: j.from.host, FromFile: j.from.file, File: j.to.file,
@@ -269,6 +361,12 @@ func (s *Session) Repair(ctx context.Context, id, onto string) (*api.RepairResul
 		if j.added != nil && !failed[j.to.host] && j.added.Digest != "" {
 			nm.Replicas = append(nm.Replicas, *j.added)
 			nm.Copies = want
+		}
+		for _, f := range sortedKeys(j.adds) {
+			if r := j.adds[f]; !failed[j.to.host] && r.Digest != "" {
+				nm.Replicas = append(nm.Replicas, *r)
+				nm.Copies = want
+			}
 		}
 	}
 	targets := map[string]bool{}
@@ -346,3 +444,15 @@ func (s *Session) hasAlive(id string, alive map[string]bool) map[string]bool {
 // replicaName is what a holder calls its copy of host of's file (as the
 // agents name it).
 func replicaName(of, file string) string { return "replica-" + of + "-" + file }
+
+func m0name(p agentrpc.RebuildParams) string {
+	if p.Of != "" {
+		names := make([]string, 0, len(p.Names))
+		for f := range p.Names {
+			names = append(names, f)
+		}
+		sort.Strings(names)
+		return fmt.Sprintf("%s's %s", p.Of, strings.Join(names, ", "))
+	}
+	return ckpt.ParityFile(p.Group, p.Index)
+}

@@ -44,6 +44,19 @@ func (s *Session) Restore(ctx context.Context, req api.RestoreRequest) (*api.Res
 	if err != nil {
 		return nil, err
 	}
+	// Files lost without a replica but with parity are rebuilt first.
+	if req.PlanOnly {
+		// A plan changes nothing: no rebuild.
+	} else if rebuilt, err := s.rebuildForRestore(ctx, chain); err != nil {
+		return nil, fmt.Errorf("restore of %s refused before anything started: %w", m.ID, err)
+	} else if rebuilt {
+		if m, err = s.resolve(ctx, m.ID); err != nil {
+			return nil, err
+		}
+		if chain, err = s.chain(ctx, m); err != nil {
+			return nil, err
+		}
+	}
 	rp, err := plan(chain, p, pin, s.cfg.LinkRate)
 	if err != nil {
 		return nil, fmt.Errorf("restore of %s: %w", m.ID, err)
@@ -354,6 +367,9 @@ func (s *Session) useReplicas(chain []*ckpt.Manifest, rp *restorePlan, alive map
 			}
 			holder := replicaHolder(byID[id], sr.host, hs)
 			if holder == "" {
+				if byID[id] != nil && byID[id].Parity != nil {
+					return nil, fmt.Errorf("host %s lost its part of checkpoint %s; it has no replica, and is rebuilt from parity when the restore runs (a plan changes nothing)", sr.host, id)
+				}
 				return nil, fmt.Errorf("host %s lost its part of checkpoint %s and no replica of it survives", sr.host, id)
 			}
 			srcs[i].of, srcs[i].host = sr.host, holder

@@ -16,12 +16,13 @@ func cmdCheckpoint(ctx context.Context, args []string) error {
 	live := fs.Bool("live", false, "live checkpoint (pre-copy rounds while the guest runs)")
 	incremental := fs.Bool("incremental", false, "save only what changed since the last checkpoint (its parent)")
 	replicas := fs.Int("replicas", 0, "copy every host's files to this many other hosts, so a lost host still restores")
+	parity := fs.Int("parity", 0, "keep this many Reed-Solomon parity shards of every host's files on other hosts instead (method dcres)")
 	s, _, err := attachArgs(ctx, fs, c, args, 0, 0)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	res, err := s.Checkpoint(ctx, api.CheckpointRequest{Method: *method, Live: *live, Incremental: *incremental, Replicas: *replicas})
+	res, err := s.Checkpoint(ctx, api.CheckpointRequest{Method: *method, Live: *live, Incremental: *incremental, Replicas: *replicas, Parity: *parity})
 	if err != nil {
 		return err
 	}
