@@ -69,6 +69,7 @@ func (p *parser) step(st *Step, n *yaml.Node, path string, prof *Profile, hosts 
 		st.Checkpoint.Live = prof.Checkpoint.Live
 		st.Checkpoint.Incremental = prof.Checkpoint.Incremental
 		st.Checkpoint.Replicas = prof.Checkpoint.Replicas
+		st.Checkpoint.Parity = prof.Checkpoint.Parity
 		f, ok := p.fields(n, path, "scenario[].checkpoint")
 		if !ok {
 			return false

@@ -5,20 +5,22 @@ package profiles
 // rejects any key not listed here, and a test checks each one is documented
 // in docs/profiles.md, so the loader, its errors and the doc agree.
 var schema = map[string][]string{
-	"":                      {"name", "description", "lab", "hosts", "known_hosts", "vm", "checkpoint", "restore", "scenario"},
-	"lab":                   {"hosts", "netns", "link"},
-	"lab.link":              {"rate"},
-	"hosts[]":               {"name", "address", "user", "key", "data", "command"},
-	"vm":                    {"name", "driver", "memory", "cpus", "split", "cache", "workload"},
-	"vm.workload":           {"pattern", "dirty_rate", "read_rate", "seed", "hot_fraction"},
-	"checkpoint":            {"dir", "method", "live", "incremental", "replicas", "every", "keep"},
-	"restore":               {"placement"},
-	"restore.placement":     {"single", "hosts"},
-	"scenario[]":            {StepRun, StepCheckpoint, StepRestore, StepVerify, StepPauseForReader, StepFault},
-	"scenario[].checkpoint": {"method", "live", "incremental", "replicas"},
-	"scenario[].restore":    {"from", "placement", "lazy"},
-	"scenario[].verify":     {"checkpoint"},
-	"scenario[].fault":      {FaultKill, FaultCut, FaultRestoreLink, FaultSlow, "rate"},
+	"":                                 {"name", "description", "lab", "hosts", "known_hosts", "vm", "checkpoint", "restore", "scenario"},
+	"lab":                              {"hosts", "netns", "link"},
+	"lab.link":                         {"rate"},
+	"hosts[]":                          {"name", "address", "user", "key", "data", "command"},
+	"vm":                               {"name", "driver", "memory", "cpus", "split", "cache", "workload"},
+	"vm.workload":                      {"pattern", "dirty_rate", "read_rate", "seed", "hot_fraction"},
+	"checkpoint":                       {"dir", "method", "live", "incremental", "replicas", "redundancy", "every", "keep"},
+	"checkpoint.redundancy":            {"replicas", "parity"},
+	"restore":                          {"placement"},
+	"restore.placement":                {"single", "hosts"},
+	"scenario[]":                       {StepRun, StepCheckpoint, StepRestore, StepVerify, StepPauseForReader, StepFault},
+	"scenario[].checkpoint":            {"method", "live", "incremental", "replicas", "redundancy"},
+	"scenario[].checkpoint.redundancy": {"replicas", "parity"},
+	"scenario[].restore":               {"from", "placement", "lazy"},
+	"scenario[].verify":                {"checkpoint"},
+	"scenario[].fault":                 {FaultKill, FaultCut, FaultRestoreLink, FaultSlow, "rate"},
 }
 
 // Allowed values of the enumerated keys; docs/profiles.md lists them too.

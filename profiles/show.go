@@ -71,8 +71,10 @@ type docCheckpoint struct {
 	Live        bool   `yaml:"live" json:"live"`
 	Incremental bool   `yaml:"incremental" json:"incremental"`
 	Replicas    int    `yaml:"replicas" json:"replicas"`
-	Every       string `yaml:"every,omitempty" json:"every,omitempty"`
-	Keep        int    `yaml:"keep,omitempty" json:"keep,omitempty"`
+	// Redundancy is shown only for parity (replicas has its own key).
+	Redundancy *docRedundancy `yaml:"redundancy,omitempty" json:"redundancy,omitempty"`
+	Every      string         `yaml:"every,omitempty" json:"every,omitempty"`
+	Keep       int            `yaml:"keep,omitempty" json:"keep,omitempty"`
 }
 
 type docRestorePol struct {
@@ -90,10 +92,22 @@ type docStep struct {
 }
 
 type docStepCheckpoint struct {
-	Method      string `yaml:"method" json:"method"`
-	Live        bool   `yaml:"live" json:"live"`
-	Incremental bool   `yaml:"incremental" json:"incremental"`
-	Replicas    int    `yaml:"replicas" json:"replicas"`
+	Method      string         `yaml:"method" json:"method"`
+	Live        bool           `yaml:"live" json:"live"`
+	Incremental bool           `yaml:"incremental" json:"incremental"`
+	Replicas    int            `yaml:"replicas" json:"replicas"`
+	Redundancy  *docRedundancy `yaml:"redundancy,omitempty" json:"redundancy,omitempty"`
+}
+
+type docRedundancy struct {
+	Parity int `yaml:"parity" json:"parity"`
+}
+
+func docParity(n int) *docRedundancy {
+	if n == 0 {
+		return nil
+	}
+	return &docRedundancy{Parity: n}
 }
 
 type docStepRestore struct {
@@ -187,7 +201,7 @@ func (p *Profile) doc() docProfile {
 		d.VM.Workload.ReadRate = fmt.Sprint(w.ReadRate)
 	}
 	c := p.Checkpoint
-	d.Checkpoint = docCheckpoint{Dir: c.Dir, Method: c.Method, Live: c.Live, Incremental: c.Incremental, Replicas: c.Replicas, Keep: c.Keep}
+	d.Checkpoint = docCheckpoint{Dir: c.Dir, Method: c.Method, Live: c.Live, Incremental: c.Incremental, Replicas: c.Replicas, Redundancy: docParity(c.Parity), Keep: c.Keep}
 	if c.Every > 0 {
 		d.Checkpoint.Every = c.Every.String()
 	}
@@ -205,7 +219,7 @@ func docStepOf(st Step) docStep {
 		d.Run = st.Duration.String()
 	case StepCheckpoint:
 		c := st.Checkpoint
-		d.Checkpoint = &docStepCheckpoint{Method: c.Method, Live: c.Live, Incremental: c.Incremental, Replicas: c.Replicas}
+		d.Checkpoint = &docStepCheckpoint{Method: c.Method, Live: c.Live, Incremental: c.Incremental, Replicas: c.Replicas, Redundancy: docParity(c.Parity)}
 	case StepRestore:
 		d.Restore = &docStepRestore{From: st.Restore.From, Placement: st.Restore.Placement, Lazy: st.Restore.Lazy}
 	case StepVerify:

@@ -73,8 +73,10 @@ type Workload struct {
 type CheckpointPolicy struct {
 	Dir, Method       string
 	Live, Incremental bool
-	// Replicas copies every host's files to this many other hosts.
-	Replicas int
+	// Replicas copies every host's files to this many other hosts; Parity
+	// keeps this many Reed-Solomon parity shards of them instead (one of
+	// the two; `replicas: N` and `redundancy: {replicas: N}` are the same).
+	Replicas, Parity int
 	// Every, when set, is the period of automatic checkpoints in labs and
 	// the console; Keep, when set, is how many checkpoints retention keeps
 	// (older ones go once nothing kept depends on them).

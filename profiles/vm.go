@@ -324,7 +324,7 @@ func (p *parser) checkpointPolicy(c *CheckpointPolicy, f field, driver string) {
 	}
 	req := api.CheckpointRequest{Method: c.Method}
 	p.checkpointFields(&req, cf, "checkpoint", driver)
-	c.Method, c.Live, c.Incremental, c.Replicas = req.Method, req.Live, req.Incremental, req.Replicas
+	c.Method, c.Live, c.Incremental, c.Replicas, c.Parity = req.Method, req.Live, req.Incremental, req.Replicas, req.Parity
 }
 
 // checkpointFields reads method, live, incremental and replicas over the defaults in req.
@@ -346,12 +346,50 @@ func (p *parser) checkpointFields(req *api.CheckpointRequest, f map[string]field
 	if inf, ok := f["incremental"]; ok {
 		req.Incremental, _ = p.boolean(inf.val, path+".incremental")
 	}
-	if rf, ok := f["replicas"]; ok {
-		if n, ok := p.integer(rf.val, path+".replicas"); ok {
-			if n < 0 || n > 15 {
-				p.fail(rf.val, path+".replicas", "0 to the number of hosts less one", "%d replicas", n)
+	count := func(f field, path, what string) (int, bool) {
+		n, ok := p.integer(f.val, path)
+		if ok && (n < 0 || n > 15) {
+			p.fail(f.val, path, "0 to the number of hosts less one", "%d %s", n, what)
+			return 0, false
+		}
+		return int(n), ok
+	}
+	rf, hasReplicas := f["replicas"]
+	if hasReplicas {
+		if n, ok := count(rf, path+".replicas", "replicas"); ok {
+			req.Replicas = n
+		}
+	}
+	if df, ok := f["redundancy"]; ok {
+		section := "scenario[].checkpoint.redundancy"
+		if path == "checkpoint" {
+			section = "checkpoint.redundancy"
+		}
+		rpath := path + ".redundancy"
+		if rd, ok := p.fields(df.val, rpath, section); ok {
+			if nf, ok := rd["replicas"]; ok {
+				if n, ok := count(nf, rpath+".replicas", "replicas"); ok {
+					if hasReplicas && n != req.Replicas {
+						p.fail(nf.val, rpath+".replicas", "the same number as "+path+".replicas, or only one of the two", "%d replicas here, %d in %s.replicas", n, req.Replicas, path)
+					}
+					req.Replicas = n
+				}
 			}
-			req.Replicas = int(n)
+			if pf, ok := rd["parity"]; ok {
+				if n, ok := count(pf, rpath+".parity", "parity shards"); ok {
+					req.Parity = n
+				}
+			}
+			if req.Replicas > 0 && req.Parity > 0 {
+				p.fail(df.val, rpath, "replicas or parity, not both", "%d replicas and %d parity shards", req.Replicas, req.Parity)
+			}
+		}
+	}
+	if req.Parity > 0 && req.Method != "dcres" {
+		if df, ok := f["redundancy"]; ok {
+			p.fail(df.val, path+".redundancy.parity", "method dcres (parity protects several hosts' files)", "parity with method %s", req.Method)
+		} else {
+			req.Parity = 0 // the default's parity is for dcres checkpoints
 		}
 	}
 }

@@ -181,7 +181,7 @@ func cmdLab(ctx context.Context, args []string) error {
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			s.Periodic(pctx, api.CheckpointRequest{Method: cp.Method, Live: cp.Live, Incremental: cp.Incremental, Replicas: cp.Replicas}, cp.Every, cp.Keep)
+			s.Periodic(pctx, api.CheckpointRequest{Method: cp.Method, Live: cp.Live, Incremental: cp.Incremental, Replicas: cp.Replicas, Parity: cp.Parity}, cp.Every, cp.Keep)
 		}()
 		defer func() { stop(); <-done }()
 		logf("checkpoint every %s (keep %d)", cp.Every, cp.Keep)
