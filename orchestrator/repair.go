@@ -325,7 +325,11 @@ func (s *Session) repair(ctx context.Context, m *ckpt.Manifest, onto string) (*a
 					}
 					res.Bytes += fr.Bytes
 				}
-				res.Rebuilt = append(res.Rebuilt, fmt.Sprintf("%s: %s from parity (%s fetched)", j.to.host, what, fmtBytes(out.Fetched)))
+				how := "rebuilt from parity"
+				if p.Of == "" {
+					how = "encoded again from the data"
+				}
+				res.Rebuilt = append(res.Rebuilt, fmt.Sprintf("%s: %s %s (%s fetched)", j.to.host, what, how, fmtBytes(out.Fetched)))
 				s.emit(api.Event{Type: api.EvLog, Level: api.Info, Host: j.to.host, Message: fmt.Sprintf("repair of %s: %s rebuilt on %s from parity", m.ID, what, j.to.host)})
 				return nil
 			})
