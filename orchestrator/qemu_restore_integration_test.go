@@ -130,8 +130,10 @@ func pulledBy(res *api.RestoreResult, host string) int64 {
 // split over three namespaced hosts, with one replica of every host's
 // files, restored onto four hosts, onto the main host alone (a normal VM),
 // lazily onto the same three, and, after one host's checkpoint directory is
-// deleted, onto the same three from the replica. After each the guest runs
-// and verifies all of its memory with 0 errors.
+// deleted, onto the same three from the replica; then a checkpoint with
+// parity, restored after the main host's directory is deleted (rebuilt from
+// parity first). After each the guest runs and verifies all of its memory
+// with 0 errors.
 func TestIntegrationQEMURestorePlacements(t *testing.T) {
 	requireQEMUNetns(t)
 	l, s := startNetnsLab(t, qemuPlacementProfile)
@@ -212,4 +214,27 @@ func TestIntegrationQEMURestorePlacements(t *testing.T) {
 	}
 	restore("without sub2's directory", api.RestoreRequest{})
 	runAndVerify("the restore from sub2's replica", 5*time.Second)
+
+	// Parity instead of replicas, against no redundancy at all; then the
+	// main host loses its directory (node 0's pages and the device state),
+	// and the restore rebuilds them from parity first.
+	plain, err := s.Checkpoint(ctx, api.CheckpointRequest{Method: "dcres"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc, err := s.Checkpoint(ctx, api.CheckpointRequest{Method: "dcres", Parity: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("QEMU parity overhead: %d bytes of parity on disk for %d saved (%.0f%%), streamed in %.2fs; checkpoint %.2fs with parity, %.2fs without, %.2fs with a replica (pause %.3fs, %.3fs, %.3fs)",
+		pc.ParityBytes, pc.BytesSaved, 100*float64(pc.ParityBytes)/float64(max(pc.BytesSaved, 1)), pc.ReplicaSeconds, pc.Seconds, plain.Seconds, c.Seconds, pc.PauseSeconds, plain.PauseSeconds, c.PauseSeconds)
+	if pc.ParityBytes == 0 || pc.BytesOverNetwork != 0 {
+		t.Errorf("parity checkpoint: %d bytes of parity, %d over the network during the pause", pc.ParityBytes, pc.BytesOverNetwork)
+	}
+	if err := os.RemoveAll(filepath.Join(l.Dir, "hosts", "main", "checkpoints", "vm1", pc.ID)); err != nil {
+		t.Fatal(err)
+	}
+	c = pc
+	restore("without main's directory, from parity", api.RestoreRequest{})
+	runAndVerify("the restore rebuilt from parity", 5*time.Second)
 }
