@@ -32,6 +32,9 @@ type guest interface {
 	// error means such writes cannot be seen, and live and incremental
 	// checkpoints are refused with it.
 	syncWrites(ctx context.Context) error
+	// unsyncedPages counts the pages written since the last syncWrites that
+	// it has not marked yet (for a round's report of what is still dirty).
+	unsyncedPages() uint64
 
 	// saveDeviceState writes what the guest needs besides its memory.
 	saveDeviceState(ctx context.Context, path string) error

@@ -129,7 +129,11 @@ func (v *vm) round(ctx context.Context, p agentrpc.SaveParams) (*agentrpc.SaveRe
 		return nil, err
 	}
 	prog.finish()
-	res := &agentrpc.SaveResult{Piece: piece, Dirty: int64(v.store.WrittenCount()) * api.PageSize, Seconds: time.Since(start).Seconds()}
+	dirty := v.store.WrittenCount()
+	if v.guest != nil {
+		dirty += v.guest.unsyncedPages()
+	}
+	res := &agentrpc.SaveResult{Piece: piece, Dirty: int64(dirty) * api.PageSize, Seconds: time.Since(start).Seconds()}
 	if p.Incremental {
 		res.Contains = toRanges(runs, v.a.cfg.Name)
 	}

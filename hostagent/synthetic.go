@@ -95,6 +95,7 @@ func (s *syntheticGuest) cachedPage(g uint64) []byte    { return s.pager.CachedP
 // syncWrites has nothing to do: every write of the synthetic guest passes
 // through its pager, which marks it in the store of the page's home.
 func (s *syntheticGuest) syncWrites(context.Context) error { return nil }
+func (s *syntheticGuest) unsyncedPages() uint64            { return 0 }
 
 func (s *syntheticGuest) saveDeviceState(_ context.Context, path string) error {
 	state, err := s.g.DeviceState()

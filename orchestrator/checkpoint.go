@@ -134,19 +134,19 @@ type ckptDriver struct {
 
 // perform runs one message; it is called from one goroutine per message,
 // with the results handed back to the machine in order by run.
-func (d *ckptDriver) perform(ctx context.Context, msg protocol.Msg) (func(), int64, error) {
+func (d *ckptDriver) perform(ctx context.Context, msg protocol.Msg) (func(), roundStat, error) {
 	if msg.Kind == protocol.Round {
 		return d.round(ctx, msg)
 	}
 	apply, err := d.do(ctx, msg)
-	return apply, 0, err
+	return apply, roundStat{}, err
 }
 
 // round runs one host's pre-copy round.
-func (d *ckptDriver) round(ctx context.Context, msg protocol.Msg) (func(), int64, error) {
+func (d *ckptDriver) round(ctx context.Context, msg protocol.Msg) (func(), roundStat, error) {
 	h, err := d.s.host(msg.To)
 	if err != nil {
-		return nil, 0, err
+		return nil, roundStat{}, err
 	}
 	d.mu.Lock()
 	n := d.rounds[msg.To]
@@ -154,7 +154,13 @@ func (d *ckptDriver) round(ctx context.Context, msg protocol.Msg) (func(), int64
 	d.mu.Unlock()
 	var res agentrpc.SaveResult
 	if err := h.call(ctx, agentrpc.Round, agentrpc.SaveParams{VM: d.l.vm, ID: d.id, Method: d.method, Live: true, Round: n, Incremental: d.parent != ""}, &res); err != nil {
-		return nil, 0, err
+		return nil, roundStat{}, err
+	}
+	st := roundStat{dirty: res.Dirty, seconds: res.Seconds}
+	if res.Piece != nil {
+		// What the round wrote, zero pages included: they cost a read and
+		// a digest each, and the final pause pays the same.
+		st.saved = (res.Piece.Pages) * api.PageSize
 	}
 	return func() {
 		d.preCopy = append(d.preCopy, &res)
@@ -167,7 +173,7 @@ func (d *ckptDriver) round(ctx context.Context, msg protocol.Msg) (func(), int64
 		}
 		r.DirtyAfter += res.Dirty
 		r.Seconds = max(r.Seconds, res.Seconds)
-	}, res.Dirty, nil
+	}, st, nil
 }
 
 func (d *ckptDriver) do(ctx context.Context, msg protocol.Msg) (func(), error) {
@@ -345,8 +351,16 @@ func (s *Session) emitStep(op, id string) func(protocol.Msg, error) {
 // rounds, once what is dirty fits in 4 MiB per host, or when a round stops
 // cutting it by a tenth.
 func (s *Session) livePolicy() protocol.Policy {
-	return protocol.Policy{MaxRounds: 5, TargetBytes: 4 << 20 * int64(len(s.order)), Shrink: 0.9}
+	return protocol.Policy{MaxRounds: defaultMaxRounds, TargetPause: defaultTargetPause, Shrink: defaultShrink}
 }
+
+// The pre-copy defaults: stop when the final pause is foreseen under 50 ms,
+// when a round cut the dirty bytes by less than a tenth, or after 8 rounds.
+const (
+	defaultMaxRounds   = 8
+	defaultTargetPause = 50 * time.Millisecond
+	defaultShrink      = 0.9
+)
 
 // replicaTargets are the hosts that keep copies of host's files: the next
 // ones around the ring of the VM's hosts.

@@ -121,10 +121,10 @@ type compactDriver struct {
 	manifest []byte
 }
 
-func (d *compactDriver) perform(ctx context.Context, msg protocol.Msg) (func(), int64, error) {
+func (d *compactDriver) perform(ctx context.Context, msg protocol.Msg) (func(), roundStat, error) {
 	h, err := d.s.host(msg.To)
 	if err != nil {
-		return nil, 0, err
+		return nil, roundStat{}, err
 	}
 	cp := agentrpc.CkptParams{VM: d.from.VM, ID: d.id}
 	switch msg.Kind {
@@ -135,21 +135,21 @@ func (d *compactDriver) perform(ctx context.Context, msg protocol.Msg) (func(), 
 		}
 		var res agentrpc.SaveResult
 		if err := h.callFor(ctx, agentrpc.Compact, p, &res, 30*time.Minute); err != nil {
-			return nil, 0, err
+			return nil, roundStat{}, err
 		}
-		return func() { d.results[msg.To] = &res }, 0, nil
+		return func() { d.results[msg.To] = &res }, roundStat{}, nil
 	case protocol.Commit:
 		b, err := d.manifestBytes()
 		if err != nil {
-			return nil, 0, err
+			return nil, roundStat{}, err
 		}
-		return nil, 0, h.callFor(ctx, agentrpc.Commit, agentrpc.CommitParams{VM: d.from.VM, ID: d.id, Manifest: b}, nil, 0)
+		return nil, roundStat{}, h.callFor(ctx, agentrpc.Commit, agentrpc.CommitParams{VM: d.from.VM, ID: d.id, Manifest: b}, nil, 0)
 	case protocol.Abort:
-		return nil, 0, h.call(ctx, agentrpc.Abort, cp, nil)
+		return nil, roundStat{}, h.call(ctx, agentrpc.Abort, cp, nil)
 	case protocol.Rollback:
-		return nil, 0, h.call(ctx, agentrpc.Rollback, cp, nil)
+		return nil, roundStat{}, h.call(ctx, agentrpc.Rollback, cp, nil)
 	}
-	return nil, 0, fmt.Errorf("compact: no way to perform %s", msg)
+	return nil, roundStat{}, fmt.Errorf("compact: no way to perform %s", msg)
 }
 
 func (d *compactDriver) manifestBytes() ([]byte, error) {

@@ -193,9 +193,9 @@ type restoreDriver struct {
 	running    float64 // seconds until the guest ran
 }
 
-func (d *restoreDriver) perform(ctx context.Context, msg protocol.Msg) (func(), int64, error) {
+func (d *restoreDriver) perform(ctx context.Context, msg protocol.Msg) (func(), roundStat, error) {
 	apply, err := d.do(ctx, msg)
-	return apply, 0, err
+	return apply, roundStat{}, err
 }
 
 func (d *restoreDriver) do(ctx context.Context, msg protocol.Msg) (func(), error) {

@@ -17,13 +17,20 @@ type machine interface {
 // goroutine; the func it returns (if any) applies the result to the driver's
 // state and is called on run's goroutine, so drivers need no locks of their
 // own for it.
-// dirty is, for a pre-copy round, the bytes the host reports still dirty.
-type performFunc func(ctx context.Context, m protocol.Msg) (apply func(), dirty int64, err error)
+// For a pre-copy round it also returns what the host reported.
+type performFunc func(ctx context.Context, m protocol.Msg) (apply func(), round roundStat, err error)
+
+// roundStat is a host's report of a pre-copy round: the bytes still dirty,
+// and the bytes saved and the seconds it took (its save rate).
+type roundStat struct {
+	dirty, saved int64
+	seconds      float64
+}
 
 type outcome struct {
 	msg   protocol.Msg
 	apply func()
-	dirty int64
+	round roundStat
 	err   error
 }
 
@@ -44,8 +51,8 @@ func run(ctx context.Context, m machine, perform performFunc, onStep func(protoc
 				if msg.Kind == protocol.Resume || msg.Kind == protocol.Abort || msg.Kind == protocol.Rollback || msg.Kind == protocol.Discard {
 					mctx = context.WithoutCancel(ctx)
 				}
-				apply, dirty, err := perform(mctx, msg)
-				results <- outcome{msg, apply, dirty, err}
+				apply, round, err := perform(mctx, msg)
+				results <- outcome{msg, apply, round, err}
 			}()
 		}
 	}
@@ -59,6 +66,7 @@ func run(ctx context.Context, m machine, perform performFunc, onStep func(protoc
 		if onStep != nil {
 			onStep(o.msg, o.err)
 		}
-		launch(m.Step(protocol.Reply{From: o.msg.To, Kind: o.msg.Kind, Err: o.err, Dirty: o.dirty}))
+		launch(m.Step(protocol.Reply{From: o.msg.To, Kind: o.msg.Kind, Err: o.err,
+			Dirty: o.round.dirty, Saved: o.round.saved, Seconds: o.round.seconds}))
 	}
 }

@@ -1,6 +1,9 @@
 package protocol
 
-import "fmt"
+import (
+	"fmt"
+	"time"
+)
 
 // Phase is where a machine is.
 type Phase string
@@ -30,10 +33,13 @@ type Checkpoint struct {
 	protect bool
 	offline bool
 
-	round     int     // pre-copy rounds done
-	dirty     int64   // bytes dirty after the last round, all hosts
-	lastDirty int64   // the same after the round before
-	rounds    []int64 // dirty bytes after each round
+	round     int                // pre-copy rounds done
+	dirty     int64              // bytes dirty after the last round, all hosts
+	lastDirty int64              // the same after the round before
+	rounds    []int64            // dirty bytes after each round
+	dirtyBy   map[string]int64   // bytes dirty after the last round, per host
+	pending   map[string]int64   // the same for the round under way
+	rate      map[string]float64 // each host's save rate (bytes/s), from its rounds
 
 	phase     Phase
 	out       outbox
@@ -73,9 +79,26 @@ type Policy struct {
 	// TargetBytes ends pre-copy once every host together holds at most this
 	// many dirty bytes (what the final pause will have to save).
 	TargetBytes int64
+	// TargetPause ends pre-copy once the final pause, foreseen from every
+	// host's dirty bytes and save rate (the hosts save in parallel, so the
+	// slowest decides), would take at most this long.
+	TargetPause time.Duration
 	// Shrink ends pre-copy when a round did not cut the dirty bytes below
 	// this fraction of the round before (e.g. 0.9): more rounds would not help.
 	Shrink float64
+}
+
+// ForeseenPause is how long saving what is dirty after the last round
+// takes on the slowest host, at the rates its rounds saved at; 0 before a
+// round or when no host measured a rate.
+func (c *Checkpoint) ForeseenPause() time.Duration {
+	var worst float64
+	for h, d := range c.dirtyBy {
+		if r := c.rate[h]; r > 0 {
+			worst = max(worst, float64(d)/r)
+		}
+	}
+	return time.Duration(worst * float64(time.Second))
 }
 
 // Live makes c a live checkpoint: pre-copy rounds on every saver while the
@@ -125,10 +148,14 @@ func (c *Checkpoint) Start() []Msg {
 
 func (c *Checkpoint) sendRound(out *[]Msg) {
 	c.lastDirty, c.dirty = c.dirty, 0
+	c.pending = map[string]int64{}
 	for _, h := range c.savers {
 		c.out.send(out, Msg{To: h, Kind: Round})
 	}
 }
+
+// minRateSample is the smallest round that measures a host's save rate.
+const minRateSample = 4 << 20
 
 // converged says whether pre-copy should end after the round just done.
 func (c *Checkpoint) converged() bool {
@@ -136,7 +163,11 @@ func (c *Checkpoint) converged() bool {
 	switch {
 	case c.round >= p.MaxRounds:
 		return true
-	case c.dirty <= p.TargetBytes:
+	case p.TargetBytes > 0 && c.dirty <= p.TargetBytes:
+		return true
+	case p.TargetPause > 0 && len(c.rate) > 0 && c.ForeseenPause() <= p.TargetPause:
+		return true
+	case c.dirty == 0:
 		return true
 	case c.round > 1 && p.Shrink > 0 && float64(c.dirty) >= p.Shrink*float64(c.lastDirty):
 		return true
@@ -183,6 +214,15 @@ func (c *Checkpoint) Step(r Reply) []Msg {
 			c.errs = append(c.errs, HostError{r.From, r.Kind, r.Err})
 		}
 		c.dirty += r.Dirty
+		c.pending[r.From] = r.Dirty
+		// A round of a few pages says little about the rate: keep the last
+		// rate measured on a round big enough to mean something.
+		if r.Seconds > 0 && r.Saved >= minRateSample {
+			if c.rate == nil {
+				c.rate = map[string]float64{}
+			}
+			c.rate[r.From] = float64(r.Saved) / r.Seconds
+		}
 		if c.out.has(Round) {
 			return nil
 		}
@@ -196,6 +236,7 @@ func (c *Checkpoint) Step(r Reply) []Msg {
 		}
 		c.round++
 		c.rounds = append(c.rounds, c.dirty)
+		c.dirtyBy = c.pending
 		if c.converged() {
 			c.phase = PhasePausing
 			c.out.send(&out, Msg{To: c.main, Kind: Pause})

@@ -40,12 +40,16 @@ type Msg struct {
 func (m Msg) String() string { return string(m.Kind) + "->" + m.To }
 
 // Reply is a host's answer to a Msg. Err nil means success. For a Round,
-// Dirty is the bytes the host holds that changed since it saved them.
+// Dirty is the bytes the host holds that changed since it saved them, and
+// Saved and Seconds what the round saved and how long that took: the host's
+// save rate, from which the final pause is foreseen.
 type Reply struct {
-	From  string
-	Kind  Kind
-	Err   error
-	Dirty int64
+	From    string
+	Kind    Kind
+	Err     error
+	Dirty   int64
+	Saved   int64
+	Seconds float64
 }
 
 // HostError is the failure of one host in one step.

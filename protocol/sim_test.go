@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand"
 	"testing"
+	"time"
 )
 
 // simHost is what a host would hold on disk and in memory, as far as the
@@ -414,5 +415,27 @@ func TestLiveRoundsStopWhenNotShrinking(t *testing.T) {
 	c.Step(Reply{From: "main", Kind: Round, Dirty: 800})
 	if got := fmt.Sprint(c.Step(Reply{From: "main", Kind: Round, Dirty: 790})); got != "[pause->main]" {
 		t.Fatalf("a round that cut dirty bytes by 1%% should end pre-copy: %s", got)
+	}
+}
+
+// The final pause is foreseen from each host's rate: the slowest host
+// decides, since the hosts save in parallel.
+func TestLiveRoundsStopAtTargetPause(t *testing.T) {
+	c, _ := NewCheckpoint("main", []string{"main", "sub1"})
+	c.Live(Policy{MaxRounds: 10, TargetPause: 50 * time.Millisecond})
+	c.Start()
+	// Round 1: main saves at 100 MB/s, sub1 at 10 MB/s; 1 MB dirty on sub1
+	// is 100 ms, over the target.
+	c.Step(Reply{From: "main", Kind: Round, Dirty: 8 << 20, Saved: 100e6, Seconds: 1})
+	got := fmt.Sprint(c.Step(Reply{From: "sub1", Kind: Round, Dirty: 1e6, Saved: 10e6, Seconds: 1}))
+	if got != "[round->main round->sub1]" || c.ForeseenPause() != 100*time.Millisecond {
+		t.Fatalf("foreseen %v: %s", c.ForeseenPause(), got)
+	}
+	// Round 2 is too small to measure a rate; the ones of round 1 hold:
+	// main 4 MB at 100 MB/s is 40 ms, sub1 0.3 MB at 10 MB/s 30 ms.
+	c.Step(Reply{From: "main", Kind: Round, Dirty: 4e6, Saved: 1 << 10, Seconds: 0.5})
+	got = fmt.Sprint(c.Step(Reply{From: "sub1", Kind: Round, Dirty: 3e5, Saved: 1 << 10, Seconds: 0.5}))
+	if got != "[pause->main]" || c.ForeseenPause() != 40*time.Millisecond {
+		t.Fatalf("foreseen %v: %s", c.ForeseenPause(), got)
 	}
 }

@@ -72,6 +72,20 @@ func (t *Tracker) register() error {
 // in the same step, so a write racing the scan is reported by this scan or
 // the next, never lost.
 func (t *Tracker) Scan(fn func(first, count uint64)) error {
+	return t.walk(scanWPMatching|scanCheckWPAsync, fn)
+}
+
+// Pending counts the pages written since the previous scan without taking
+// them: the next Scan still reports them.
+func (t *Tracker) Pending() (uint64, error) {
+	var n uint64
+	err := t.walk(0, func(_, count uint64) { n += count })
+	return n, err
+}
+
+// walk runs PAGEMAP_SCAN over the mapping with flags, calling fn for each
+// run of written pages.
+func (t *Tracker) walk(flags uint64, fn func(first, count uint64)) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.pagemap == nil {
@@ -81,7 +95,7 @@ func (t *Tracker) Scan(fn func(first, count uint64)) error {
 	for at := t.start; at < end; {
 		arg := pmScanArg{
 			Size:  uint64(unsafe.Sizeof(pmScanArg{})),
-			Flags: scanWPMatching | scanCheckWPAsync,
+			Flags: flags,
 			Start: at, End: end,
 			Vec: uint64(uintptr(unsafe.Pointer(&t.regions[0]))), VecLen: uint64(len(t.regions)),
 			CategoryMask: pageIsWritten, ReturnMask: pageIsWritten,

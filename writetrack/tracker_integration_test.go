@@ -165,6 +165,9 @@ func TestIntegrationTrackerReportsExactlyTheWrittenPages(t *testing.T) {
 		t.Fatalf("first scan after attach: %d pages written, want 0: %v", len(got), got)
 	}
 	c.do(t, "w 3 4 5 100 2000 16383")
+	if n, err := tr.Pending(); err != nil || n != 6 {
+		t.Fatalf("pending: %d %v, want 6", n, err)
+	}
 	if got, want := fmt.Sprint(scanned(t, tr)), "[3 4 5 100 2000 16383]"; got != want {
 		t.Fatalf("scan: %s, want %s", got, want)
 	}
