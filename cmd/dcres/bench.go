@@ -18,13 +18,15 @@ type benchRow struct {
 	name                              string
 	req                               api.CheckpointRequest
 	total, pause, net, saved, restore []float64
+	again, rounds                     []float64 // live: bytes saved more than once, pre-copy rounds
 }
 
 func cmdBench(ctx context.Context, args []string) error {
 	fs := newFlags("bench", "[PROFILE]", "Start a lab of the profile and measure, side by side in one run on the same guest:\ncheckpoints by every method that applies (dcres, dcres live, traditional,\nqemu-stream), their restores, restores onto other placements, remote paging over\nthe lab's links, and the raw sequential write rate of the checkpoint directory.")
 	c := addCommon(fs)
 	rounds := fs.Int("rounds", 3, "rounds of each measurement (the table shows medians)")
-	settleFor := fs.Duration("settle", 3*time.Second, "how long the guest runs before the first measurement")
+	settleFor := fs.Duration("settle", 3*time.Second, "how long the guest runs its workload before the first measurement")
+	dirty := fs.String("dirty-rate", "", "the guest's dirty rate instead of the profile's (e.g. 20MiB/s)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -32,6 +34,13 @@ func cmdBench(ctx context.Context, args []string) error {
 	p, err := loadProfile(pos)
 	if err != nil {
 		return err
+	}
+	if *dirty != "" {
+		rate, err := units.ParseRate(*dirty)
+		if err != nil {
+			return usagef("--dirty-rate: %v", err)
+		}
+		p.VM.Workload.DirtyRate = rate
 	}
 	if p.Lab == nil {
 		return usagef("bench runs on a lab profile")
@@ -44,10 +53,17 @@ func cmdBench(ctx context.Context, args []string) error {
 	if err := s.Start(ctx); err != nil {
 		return err
 	}
+	if p.VM.Driver == "qemu" {
+		if err := awaitWorkload(ctx, s, 3*time.Minute); err != nil {
+			return err
+		}
+	}
 	settle(ctx, *settleFor)
-	rows := []*benchRow{{name: "dcres", req: api.CheckpointRequest{Method: "dcres"}}}
-	if p.VM.Driver == "synthetic" {
-		rows = append(rows, &benchRow{name: "dcres live", req: api.CheckpointRequest{Method: "dcres", Live: true}})
+	rows := []*benchRow{
+		{name: "dcres", req: api.CheckpointRequest{Method: "dcres"}},
+		{name: "dcres live", req: api.CheckpointRequest{Method: "dcres", Live: true}},
+		// On the live one just restored: the guest's writes of one settle.
+		{name: "live incr", req: api.CheckpointRequest{Method: "dcres", Live: true, Incremental: true}},
 	}
 	rows = append(rows, &benchRow{name: "traditional", req: api.CheckpointRequest{Method: "traditional"}})
 	if p.VM.Driver == "qemu" {
@@ -66,6 +82,8 @@ func cmdBench(ctx context.Context, args []string) error {
 			r.pause = append(r.pause, res.PauseSeconds)
 			r.net = append(r.net, float64(res.BytesOverNetwork))
 			r.saved = append(r.saved, float64(res.BytesSaved))
+			r.again = append(r.again, float64(res.BytesAgain))
+			r.rounds = append(r.rounds, float64(len(res.Rounds)))
 			if r.name == "dcres" {
 				lastDCRES = res.ID
 				var rates []float64
@@ -142,14 +160,20 @@ func cmdBench(ctx context.Context, args []string) error {
 		}
 	}
 	fmt.Printf("bench %s: %s guest of %s over %v (%s), %d rounds, medians\n\n", p.Name, p.VM.Driver, units.FormatBytes(p.VM.MemoryBytes), hosts, link, *rounds)
-	fmt.Printf("%-12s %10s %10s %14s %12s %10s\n", "method", "ckpt s", "pause s", "over network", "saved", "restore s")
+	fmt.Printf("guest workload: %s, dirtying %s\n\n", p.VM.Workload.Pattern, units.FormatRate(float64(p.VM.Workload.DirtyRate)))
+	fmt.Printf("%-12s %10s %10s %14s %12s %12s %7s %10s\n", "method", "ckpt s", "pause s", "over network", "saved", "saved again", "rounds", "restore s")
 	for _, r := range rows {
-		fmt.Printf("%-12s %10.3f %10.3f %14s %12s %10.3f\n", r.name, median(r.total), median(r.pause), units.FormatBytes(int64(median(r.net))), units.FormatBytes(int64(median(r.saved))), median(r.restore))
+		fmt.Printf("%-12s %10.3f %10.3f %14s %12s %12s %7.0f %10.3f\n", r.name, median(r.total), median(r.pause), units.FormatBytes(int64(median(r.net))),
+			units.FormatBytes(int64(median(r.saved))), units.FormatBytes(int64(median(r.again))), median(r.rounds), median(r.restore))
 	}
 	base := rows[0]
 	fmt.Println()
 	for _, r := range rows[1:] {
-		fmt.Printf("%s/dcres: checkpoint time %.2fx, pause %.2fx, restore %.2fx\n", r.name, median(r.total)/median(base.total), median(r.pause)/median(base.pause), median(r.restore)/median(base.restore))
+		fmt.Printf("%s/dcres: checkpoint time %.2fx, pause %.2fx, saved %.2fx, restore %.2fx\n", r.name, median(r.total)/median(base.total), median(r.pause)/median(base.pause),
+			median(r.saved)/median(base.saved), median(r.restore)/median(base.restore))
+	}
+	if live := rows[1]; median(live.pause) > 0 {
+		fmt.Printf("stop-and-copy pause / live final pause: %.1fx\n", median(base.pause)/median(live.pause))
 	}
 	fmt.Printf("\nrestores of %s onto other placements:\n", lastDCRES)
 	for _, pl := range placements {
@@ -175,6 +199,27 @@ func cmdBench(ctx context.Context, args []string) error {
 	}
 	_ = c
 	return nil
+}
+
+// awaitWorkload waits for the guest's first heartbeat: a QEMU guest first
+// writes all of its memory once, and a measurement of that would not be one
+// of its steady workload.
+func awaitWorkload(ctx context.Context, s *session, timeout time.Duration) error {
+	ev, cancel := s.Subscribe()
+	defer cancel()
+	deadline := time.After(timeout)
+	for {
+		select {
+		case e := <-ev:
+			if e.Guest != nil && e.Guest.PagesWritten > 0 {
+				return nil
+			}
+		case <-deadline:
+			return fmt.Errorf("the guest's workload did not start within %v (see the agents' logs)", timeout)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }
 
 func sortedNames[V any](m map[string]V) []string {
