@@ -13,6 +13,7 @@ import (
 	"dcres/agentrpc"
 	"dcres/api"
 	"dcres/ckpt"
+	"dcres/profiles"
 	"dcres/protocol"
 )
 
@@ -350,17 +351,15 @@ func (s *Session) emitStep(op, id string) func(protocol.Msg, error) {
 // livePolicy is when a live checkpoint's pre-copy ends: after at most 5
 // rounds, once what is dirty fits in 4 MiB per host, or when a round stops
 // cutting it by a tenth.
+// livePolicy is the profile's pre-copy policy (profiles.DefaultPrecopy
+// where it sets none).
 func (s *Session) livePolicy() protocol.Policy {
-	return protocol.Policy{MaxRounds: defaultMaxRounds, TargetPause: defaultTargetPause, Shrink: defaultShrink}
+	pc := s.prof.Checkpoint.Precopy
+	if pc.MaxRounds == 0 {
+		pc = profiles.DefaultPrecopy
+	}
+	return protocol.Policy{MaxRounds: pc.MaxRounds, TargetPause: pc.TargetPause, Shrink: 1 - pc.StopShrink}
 }
-
-// The pre-copy defaults: stop when the final pause is foreseen under 50 ms,
-// when a round cut the dirty bytes by less than a tenth, or after 8 rounds.
-const (
-	defaultMaxRounds   = 8
-	defaultTargetPause = 50 * time.Millisecond
-	defaultShrink      = 0.9
-)
 
 // replicaTargets are the hosts that keep copies of host's files: the next
 // ones around the ring of the VM's hosts.

@@ -26,7 +26,7 @@ func TestDefaultProfile(t *testing.T) {
 			CacheBytes: roundPage(512 << 20 / 10),
 			Workload:   Workload{Pattern: "hotcold", DirtyRate: 32 << 20, ReadRate: 128 << 20, Seed: 7, HotFraction: 0.1},
 		},
-		Checkpoint: CheckpointPolicy{Method: "dcres"},
+		Checkpoint: CheckpointPolicy{Method: "dcres", Precopy: DefaultPrecopy},
 		Restore:    RestorePolicy{Placement: "same"},
 		Scenario: []Step{
 			{Kind: StepRun, Line: 17, Duration: 2 * time.Second},
@@ -89,7 +89,7 @@ func TestDefaultsFilledIn(t *testing.T) {
 	if !reflect.DeepEqual(p.VM, wantVM) {
 		t.Errorf("vm defaults = %+v; want %+v", p.VM, wantVM)
 	}
-	if p.Checkpoint != (CheckpointPolicy{Method: "dcres"}) || p.Restore.Placement != "same" || p.Scenario != nil {
+	if p.Checkpoint != (CheckpointPolicy{Method: "dcres", Precopy: DefaultPrecopy}) || p.Restore.Placement != "same" || p.Scenario != nil {
 		t.Errorf("policy defaults: %+v %+v %+v", p.Checkpoint, p.Restore, p.Scenario)
 	}
 }

@@ -75,6 +75,13 @@ type docCheckpoint struct {
 	Redundancy *docRedundancy `yaml:"redundancy,omitempty" json:"redundancy,omitempty"`
 	Every      string         `yaml:"every,omitempty" json:"every,omitempty"`
 	Keep       int            `yaml:"keep,omitempty" json:"keep,omitempty"`
+	Precopy    docPrecopy     `yaml:"precopy" json:"precopy"`
+}
+
+type docPrecopy struct {
+	MaxRounds   int    `yaml:"max_rounds" json:"max_rounds"`
+	TargetPause string `yaml:"target_pause" json:"target_pause"`
+	StopShrink  string `yaml:"stop_shrink" json:"stop_shrink"`
 }
 
 type docRestorePol struct {
@@ -205,6 +212,7 @@ func (p *Profile) doc() docProfile {
 	if c.Every > 0 {
 		d.Checkpoint.Every = c.Every.String()
 	}
+	d.Checkpoint.Precopy = docPrecopy{MaxRounds: c.Precopy.MaxRounds, TargetPause: c.Precopy.TargetPause.String(), StopShrink: fmtPct(100*c.Precopy.StopShrink) + "%"}
 	d.Restore = docRestorePol(p.Restore)
 	for _, st := range p.Scenario {
 		d.Scenario = append(d.Scenario, docStepOf(st))

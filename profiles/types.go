@@ -82,7 +82,22 @@ type CheckpointPolicy struct {
 	// (older ones go once nothing kept depends on them).
 	Every time.Duration
 	Keep  int
+	// Precopy is when a live checkpoint's pre-copy rounds end.
+	Precopy Precopy
 }
+
+// Precopy is the convergence policy of live checkpoints: pre-copy ends
+// after MaxRounds rounds, or once the final pause is foreseen at most
+// TargetPause, or when a round cut the dirty bytes by less than StopShrink
+// (a fraction: 0.1 is a tenth), whichever comes first.
+type Precopy struct {
+	MaxRounds   int
+	TargetPause time.Duration
+	StopShrink  float64
+}
+
+// DefaultPrecopy is the policy of a profile that does not set one.
+var DefaultPrecopy = Precopy{MaxRounds: 8, TargetPause: 50 * time.Millisecond, StopShrink: 0.1}
 
 // RestorePolicy is the default for restores. Placement is normalized:
 // "same", "single:main" or "main=40%,sub1=60%".

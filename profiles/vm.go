@@ -292,13 +292,16 @@ func (p *parser) fraction(n *yaml.Node, path string) float64 {
 }
 
 func (p *parser) checkpointPolicy(c *CheckpointPolicy, f field, driver string) {
-	*c = CheckpointPolicy{Method: defaultMethod}
+	*c = CheckpointPolicy{Method: defaultMethod, Precopy: DefaultPrecopy}
 	if f.val == nil {
 		return
 	}
 	cf, ok := p.fields(f.val, "checkpoint", "checkpoint")
 	if !ok {
 		return
+	}
+	if pf, ok := cf["precopy"]; ok {
+		p.precopy(&c.Precopy, pf)
 	}
 	if df, ok := cf["dir"]; ok {
 		if s, ok := p.str(df.val, "checkpoint.dir"); ok {
@@ -325,6 +328,35 @@ func (p *parser) checkpointPolicy(c *CheckpointPolicy, f field, driver string) {
 	req := api.CheckpointRequest{Method: c.Method}
 	p.checkpointFields(&req, cf, "checkpoint", driver)
 	c.Method, c.Live, c.Incremental, c.Replicas, c.Parity = req.Method, req.Live, req.Incremental, req.Replicas, req.Parity
+}
+
+// precopy reads checkpoint.precopy over the defaults in pc.
+func (p *parser) precopy(pc *Precopy, f field) {
+	const path = "checkpoint.precopy"
+	pf, ok := p.fields(f.val, path, path)
+	if !ok {
+		return
+	}
+	if rf, ok := pf["max_rounds"]; ok {
+		if n, ok := p.integer(rf.val, path+".max_rounds"); ok {
+			if n < 1 || n > 100 {
+				p.fail(rf.val, path+".max_rounds", "1 to 100", "%d rounds", n)
+			}
+			pc.MaxRounds = int(n)
+		}
+	}
+	if tf, ok := pf["target_pause"]; ok {
+		if s, ok := p.str(tf.val, path+".target_pause"); ok {
+			d, err := time.ParseDuration(strings.TrimSpace(s))
+			if err != nil || d <= 0 || d > time.Minute {
+				p.fail(tf.val, path+".target_pause", "a duration above 0 and at most 1m, such as 50ms", "%q is not such a duration", s)
+			}
+			pc.TargetPause = d
+		}
+	}
+	if sf, ok := pf["stop_shrink"]; ok {
+		pc.StopShrink = p.fraction(sf.val, path+".stop_shrink")
+	}
 }
 
 // checkpointFields reads method, live, incremental and replicas over the defaults in req.
