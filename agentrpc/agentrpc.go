@@ -22,6 +22,7 @@ const (
 	Pause         = "ckpt.pause"
 	Save          = "ckpt.save"
 	Resume        = "ckpt.resume"
+	Renew         = "ckpt.renew"
 	Protect       = "ckpt.protect"
 	Commit        = "ckpt.commit"
 	Abort         = "ckpt.abort"
@@ -115,6 +116,9 @@ type VMParams struct {
 type PauseResult struct {
 	Locations []api.Range `json:"locations"`
 	Hosts     []string    `json:"hosts"`
+	// LeaseSeconds is the lease the pause armed: the coordinator renews it
+	// (ckpt.renew, VMParams) well within that while the checkpoint goes on.
+	LeaseSeconds float64 `json:"lease_seconds,omitempty"`
 }
 
 // SaveParams asks a host to write its piece of checkpoint ID. For a live

@@ -70,8 +70,10 @@ func (a *Agent) serveOperator(ctx context.Context, req *rpc.Request) (any, []byt
 			if err := v.pause(ctx); err != nil {
 				return nil, err
 			}
-			return agentrpc.PauseResult{Locations: v.loc.Ranges(), Hosts: v.setup.Hosts}, nil
+			return agentrpc.PauseResult{Locations: v.loc.Ranges(), Hosts: v.setup.Hosts, LeaseSeconds: a.cfg.Lease.Seconds()}, nil
 		})
+	case agentrpc.Renew:
+		return withVM(a, req, func(v *vm) (any, error) { return nil, v.renew() })
 	case agentrpc.Save:
 		return onVM(a, req, func(v *vm, p agentrpc.SaveParams) (any, error) {
 			v.noteSave(p.ID)

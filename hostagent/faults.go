@@ -13,7 +13,8 @@ import (
 // so one variable can serve a whole lab) makes the agent misbehave at one point of the
 // protocol, for real: WHEN is "before" or "after" the method's work, ACTION
 // is "kill" (SIGKILL itself: no clean-up at all), "exit" (exit 1), "hang"
-// (stop answering for a minute) or "fail" (return an error). The variable is
+// (stop answering for a minute), "hang=DURATION" (for that long, e.g.
+// "hang=5s": a slow step) or "fail" (return an error). The variable is
 // read once at start; an agent without it has no faults.
 type fault struct {
 	method, when, action string
@@ -33,7 +34,9 @@ func parseFaults(spec, host string) ([]fault, error) {
 		switch f[2] {
 		case "kill", "exit", "hang", "fail":
 		default:
-			return nil, fmt.Errorf("DCRES_FAULT %q: action %q is not kill, exit, hang or fail", part, f[2])
+			if _, err := hangFor(f[2]); err != nil {
+				return nil, fmt.Errorf("DCRES_FAULT %q: action %q is not kill, exit, hang, hang=DURATION or fail", part, f[2])
+			}
 		}
 		method := f[0]
 		if h, m, ok := strings.Cut(method, "@"); ok {
@@ -64,7 +67,23 @@ func (a *Agent) inject(method, when string) error {
 			time.Sleep(time.Minute)
 		case "fail":
 			return fmt.Errorf("injected fault: %s %s", when, method)
+		default:
+			d, _ := hangFor(f.action)
+			time.Sleep(d)
 		}
 	}
 	return nil
+}
+
+// hangFor parses the action "hang=DURATION".
+func hangFor(action string) (time.Duration, error) {
+	v, ok := strings.CutPrefix(action, "hang=")
+	if !ok {
+		return 0, fmt.Errorf("not hang=DURATION")
+	}
+	d, err := time.ParseDuration(v)
+	if err == nil && d <= 0 {
+		err = fmt.Errorf("duration %s is not positive", d)
+	}
+	return d, err
 }

@@ -40,6 +40,7 @@ type vm struct {
 	cutID      string
 	leaseFired bool
 	brokenCuts map[string]bool
+	pauses     uint64 // pauses so far: a lease belongs to one of them
 	// epochs: pages each open checkpoint took as written since the last cut
 	epochs map[string][]pager.Run
 	// base is the checkpoint of the last cut: committed, or restored.
@@ -132,20 +133,57 @@ func (v *vm) pause(ctx context.Context) error {
 	v.mu.Lock()
 	v.paused = true
 	v.cutID, v.leaseFired = "", false
-	lease := v.a.cfg.Lease
-	v.lease = time.AfterFunc(lease, func() {
-		if v.resume() == nil {
-			v.mu.Lock()
-			v.leaseFired = true
-			cut := v.cutID
-			if cut != "" {
-				v.breakCut(cut)
-			}
-			v.mu.Unlock()
-			v.a.logf(api.Warn, "VM %s: no word from the coordinator for %s: resumed the guest (lease expired)", v.name, lease)
-		}
-	})
+	v.pauses++
+	n := v.pauses
+	v.lease = time.AfterFunc(v.a.cfg.Lease, func() { v.expire(n) })
 	v.mu.Unlock()
+	return nil
+}
+
+// expire is the lease's end: no renewal came from the coordinator in time,
+// so the guest resumes, and the checkpoint being saved can no longer be
+// committed. One critical section, so that a save noted meanwhile sees
+// either the pause or the lease fired. n is the pause the lease was armed
+// for: a late one of an earlier pause does nothing.
+func (v *vm) expire(n uint64) {
+	v.mu.Lock()
+	if !v.paused || n != v.pauses {
+		v.mu.Unlock()
+		return
+	}
+	v.leaseFired = true
+	if v.cutID != "" {
+		v.breakCut(v.cutID)
+	}
+	err := v.resumeLocked()
+	v.mu.Unlock()
+	if err != nil {
+		v.a.logf(api.Error, "VM %s: no word from the coordinator for %s: resuming the guest (lease expired) failed: %v", v.name, v.a.cfg.Lease, err)
+		return
+	}
+	v.a.logf(api.Warn, "VM %s: no word from the coordinator for %s: resumed the guest (lease expired)", v.name, v.a.cfg.Lease)
+}
+
+// renew starts the lease of a paused guest again: the coordinator is alive
+// and its checkpoint is under way (it renews well within the lease).
+func (v *vm) renew() error {
+	if v.guest == nil {
+		return fmt.Errorf("host %s does not run VM %s's guest", v.a.cfg.Name, v.name)
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.leaseFired {
+		return fmt.Errorf("VM %s: the lease (%s) already resumed the guest", v.name, v.a.cfg.Lease)
+	}
+	if !v.paused {
+		return errNotPaused
+	}
+	// Stop fails when expire has started: it resumes the guest as soon as
+	// it gets the lock.
+	if !v.lease.Stop() {
+		return fmt.Errorf("VM %s: the lease (%s) is resuming the guest", v.name, v.a.cfg.Lease)
+	}
+	v.lease.Reset(v.a.cfg.Lease)
 	return nil
 }
 
@@ -195,6 +233,11 @@ var errNotPaused = fmt.Errorf("the guest is not paused")
 func (v *vm) resume() error {
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	return v.resumeLocked()
+}
+
+// resumeLocked is resume with v.mu held.
+func (v *vm) resumeLocked() error {
 	if !v.paused {
 		return errNotPaused
 	}
