@@ -83,6 +83,7 @@ func (s *Session) Checkpoint(ctx context.Context, req api.CheckpointRequest) (*a
 	start := time.Now()
 	d.started = start
 	run(ctx, m, d.perform, s.emitStep("checkpoint", id))
+	d.stopRenew()
 	res := d.result(start)
 	if err := m.Err(); err != nil && !m.Committed() {
 		s.emit(api.Event{Type: api.EvOpDone, Op: "checkpoint", ID: id, Level: api.Error, Message: fmt.Sprintf("checkpoint %s failed: %v", id, err)})
@@ -131,6 +132,9 @@ type ckptDriver struct {
 	resumed  time.Time
 	saves    map[string]*agentrpc.SaveResult
 	manifest []byte
+
+	renewMu sync.Mutex
+	renew   *leaseRenewal // while the guest is paused
 }
 
 // perform runs one message; it is called from one goroutine per message,
@@ -191,6 +195,7 @@ func (d *ckptDriver) do(ctx context.Context, msg protocol.Msg) (func(), error) {
 		if err := h.call(ctx, agentrpc.Pause, vmp, &res); err != nil {
 			return nil, err
 		}
+		d.startRenew(ctx, h, res.LeaseSeconds)
 		return func() { d.pause, d.pausedAt = res, t }, nil
 	case protocol.Save:
 		var res agentrpc.SaveResult
@@ -219,6 +224,7 @@ func (d *ckptDriver) do(ctx context.Context, msg protocol.Msg) (func(), error) {
 			d.protectedTime = max(d.protectedTime, took)
 		}, nil
 	case protocol.Resume:
+		d.stopRenew()
 		err := h.call(ctx, agentrpc.Resume, vmp, nil)
 		t := time.Now()
 		return func() { d.resumed = t }, err
