@@ -300,38 +300,57 @@ func TestIntegrationFaultLinkSlow(t *testing.T) {
 	}
 }
 
-// TestIntegrationFaultLeaseDuringSave: sub1's link is down for 3 s from the
-// pause on, longer than main's lease (2 s): main resumes the guest on its
-// own while sub1 has not saved yet. The checkpoint must not be committed
-// (its cut is no longer one instant), and the earlier one still restores.
+// TestIntegrationFaultLeaseDuringSave: a host's link is down for 3 s from
+// the pause on, longer than main's lease (2 s). sub1 cut off: the
+// coordinator, alive and reaching main, renews the lease while it waits,
+// and the checkpoint commits once the link is back. main cut off: no renewal
+// reaches it, so it resumes the guest on its own before it saved; the
+// checkpoint must not be committed (its cut is no longer one instant), and
+// the earlier one still restores.
 func TestIntegrationFaultLeaseDuringSave(t *testing.T) {
 	requireNetns(t)
-	row := Row{Fault: "link of sub1 cut for 3 s, lease 2 s", Phase: "ckpt.save (cut when main's pause returned)"}
-	linkRow(t, row, 2*time.Second, func(f *fixture) (string, []string) {
-		var problems []string
-		stop := cutAfterPause(t, f, "sub1")
-		back := time.AfterFunc(3*time.Second, func() { f.lab.RestoreLink("sub1") })
-		defer back.Stop()
-		ctx, cancel := ctxT(60 * time.Second)
-		defer cancel()
-		start := time.Now()
-		res, err := f.sess.Checkpoint(ctx, api.CheckpointRequest{Method: "dcres"})
-		took := time.Since(start)
-		stop()
-		if err == nil {
-			sees := fmt.Sprintf("checkpoint %s committed in %s", shortID(res.ID), secs(took))
-			problems = append(problems, "a checkpoint was committed although the lease resumed the guest before sub1 saved")
-			if _, rerr := f.sess.Restore(ctx, api.RestoreRequest{From: res.ID, Placement: "same"}); rerr == nil {
-				time.Sleep(500 * time.Millisecond)
-				vr, verr := f.sess.Verify(ctx, "")
-				sees += fmt.Sprintf("; restored, guest verify: %d pages, %d errors %v", vr.Pages, vr.Errors, verr)
-			}
-			return sees, problems
-		}
-		sees := firstLine(err) + " (after " + secs(took) + ")"
-		if !strings.Contains(err.Error(), "lease") {
-			problems = append(problems, "the error does not say the lease resumed the guest")
-		}
-		return sees, problems
-	})
+	for _, host := range []string{"sub1", "main"} {
+		t.Run(host, func(t *testing.T) {
+			row := Row{Fault: "link of " + host + " cut for 3 s, lease 2 s", Phase: "ckpt.save (cut when main's pause returned)"}
+			linkRow(t, row, 2*time.Second, func(f *fixture) (string, []string) {
+				var problems []string
+				stop := cutAfterPause(t, f, host)
+				back := time.AfterFunc(3*time.Second, func() { f.lab.RestoreLink(host) })
+				defer back.Stop()
+				ctx, cancel := ctxT(60 * time.Second)
+				defer cancel()
+				start := time.Now()
+				res, err := f.sess.Checkpoint(ctx, api.CheckpointRequest{Method: "dcres"})
+				took := time.Since(start)
+				stop()
+				if host != "main" {
+					if err != nil {
+						return firstLine(err) + " (after " + secs(took) + ")", []string{"the checkpoint failed although the coordinator renewed main's lease: " + err.Error()}
+					}
+					sees := fmt.Sprintf("checkpoint %s committed in %s (guest paused %s: the coordinator renewed main's lease)", shortID(res.ID), secs(took), secs(time.Duration(res.PauseSeconds*float64(time.Second))))
+					if vr, err := f.sess.Verify(ctx, res.ID); err != nil || vr.Errors != 0 {
+						problems = append(problems, fmt.Sprintf("the checkpoint does not verify: %v %+v", err, vr))
+					} else {
+						sees += "; it verifies"
+					}
+					return sees, problems
+				}
+				if err == nil {
+					sees := fmt.Sprintf("checkpoint %s committed in %s", shortID(res.ID), secs(took))
+					problems = append(problems, "a checkpoint was committed although the lease resumed the guest before main saved")
+					if _, rerr := f.sess.Restore(ctx, api.RestoreRequest{From: res.ID, Placement: "same"}); rerr == nil {
+						time.Sleep(500 * time.Millisecond)
+						vr, verr := f.sess.Verify(ctx, "")
+						sees += fmt.Sprintf("; restored, guest verify: %d pages, %d errors %v", vr.Pages, vr.Errors, verr)
+					}
+					return sees, problems
+				}
+				sees := firstLine(err) + " (after " + secs(took) + ")"
+				if !strings.Contains(err.Error(), "lease") {
+					problems = append(problems, "the error does not say the lease resumed the guest")
+				}
+				return sees, problems
+			})
+		})
+	}
 }
