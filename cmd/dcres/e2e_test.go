@@ -20,11 +20,21 @@ import (
 
 var (
 	buildOnce sync.Once
+	binDir    string // removed by TestMain when the tests end
 	binPath   string
 	buildErr  error
 )
 
-// dcresBinary builds the command once per test run.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
+// dcresBinary builds the command once per test run, in a directory that
+// TestMain removes at the end.
 func dcresBinary(t *testing.T) string {
 	t.Helper()
 	buildOnce.Do(func() {
@@ -33,6 +43,7 @@ func dcresBinary(t *testing.T) string {
 			buildErr = err
 			return
 		}
+		binDir = dir
 		binPath = filepath.Join(dir, "dcres")
 		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
 		if err != nil {
