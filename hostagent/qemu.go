@@ -280,8 +280,9 @@ func (g *qemuGuest) watch(ctx context.Context, qm *qemu.VM) {
 }
 
 // hangAfter is how long a running guest may stay silent on its console
-// (it beats once a second) before the agent reports it as hung.
-const hangAfter = 20 * time.Second
+// (it beats once a second) before the agent reports it as hung (a variable
+// for tests only).
+var hangAfter = 20 * time.Second
 
 // sampleDirtyRate measures the guest's dirty rate with QEMU's page sampling
 // (the only mode safe under TCG) every few seconds.
