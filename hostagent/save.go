@@ -211,12 +211,14 @@ func (v *vm) saveRuns(ctx context.Context, w *ckpt.PieceWriter, runs []pager.Run
 			if err := emitDirtyBefore(g); err != nil {
 				return nil, err
 			}
+			page := v.homePage(g)
 			if di < len(dirty) && dirty[di] == g {
-				// A page homed here is never in this host's own cache; if it
-				// were, the cache copy would be the newer one.
+				// Homed here and dirty in this host's cache too (a QEMU node
+				// only partly homed here): the cached copy is the newer one.
+				page = v.guest.cachedPage(g)
 				di++
 			}
-			if err := w.WritePage(g, v.homePage(g)); err != nil {
+			if err := w.WritePage(g, page); err != nil {
 				return nil, err
 			}
 			prog.add(api.PageSize)
