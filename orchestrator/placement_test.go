@@ -1,6 +1,7 @@
 package orchestrator
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -137,5 +138,20 @@ func TestAlignNodes(t *testing.T) {
 	out, nodes := alignNodes(locs, 2048, 512)
 	if len(out) != 2 || nodes[0] != 1536 || nodes[1] != 512 || out[1].Host != "sub1" {
 		t.Fatalf("aligned %v nodes %v", out, nodes)
+	}
+}
+
+func TestSplitFirstNode(t *testing.T) {
+	for _, c := range []struct {
+		nodes []uint64
+		want  string
+	}{
+		{[]uint64{32768, 16384, 16384}, "[8192 24576 16384 16384]"}, // 256 MiB, 50/25/25
+		{[]uint64{8192, 28672, 28672}, "[8192 28672 28672]"},        // main already an eighth
+		{[]uint64{4096, 30720, 30720}, "[4096 30720 30720]"},        // smaller: kept whole
+	} {
+		if got := fmt.Sprint(splitFirstNode(c.nodes, 65536, 512)); got != c.want {
+			t.Errorf("splitFirstNode(%v) = %s, want %s", c.nodes, got, c.want)
+		}
 	}
 }

@@ -191,8 +191,11 @@ func (s *Session) Start(ctx context.Context) error {
 	locs := pager.Split(hosts, npages, shares).Ranges()
 	var nodes []uint64
 	if vmc.Driver == "qemu" {
-		// One NUMA node per host, each a whole number of 2 MiB.
+		// One NUMA node per host, each a whole number of 2 MiB, and the
+		// main host's split in two: node 0 must stay on the main host in
+		// every restore, so it is kept small.
 		locs, nodes = alignNodes(locs, npages, 512)
+		nodes = splitFirstNode(nodes, npages, 512)
 	}
 	l := layout{vm: vmc.Name, main: hosts[0], hosts: hosts, locations: locs, incarnation: uint64(time.Now().UnixNano()), nodes: nodes}
 	p := s.setupParams(l)
@@ -400,6 +403,17 @@ func alignNodes(locs []api.Range, npages, align uint64) ([]api.Range, []uint64) 
 		nodes = append(nodes, r.Count)
 	}
 	return out, nodes
+}
+
+// splitFirstNode splits node 0 into an eighth of the memory (whole align
+// pages) and the rest, so that a restore may shrink the main host's share
+// down to that eighth.
+func splitFirstNode(nodes []uint64, npages, align uint64) []uint64 {
+	first := max(npages/8/align*align, align)
+	if len(nodes) == 0 || nodes[0] <= first {
+		return nodes
+	}
+	return append([]uint64{first, nodes[0] - first}, nodes[1:]...)
 }
 
 // BenchPaging measures remote paging from the main host to every sub-host:
