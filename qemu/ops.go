@@ -156,20 +156,33 @@ func (v *VM) VerifyGuest(ctx context.Context) (pages, errors int64, err error) {
 	id := v.verifyID.Add(1)
 	ch, cancel := v.con.expect(func(l Line) bool { return l.Kind == "verify" && l.Fields["id"] == id })
 	defer cancel()
-	if _, err := fmt.Fprintf(v.cmdConn, "verify %d\n", id); err != nil {
-		return 0, 0, fmt.Errorf("qemu: send verify to the guest: %v", err)
-	}
 	if _, ok := ctx.Deadline(); !ok {
 		var c context.CancelFunc
 		ctx, c = context.WithTimeout(ctx, verifyTimeout)
 		defer c()
 	}
-	select {
-	case l := <-ch:
-		return l.Fields["pages"], l.Fields["errors"], nil
-	case <-v.exited:
-		return 0, 0, fmt.Errorf("qemu exited before the guest answered verify: %v", v.waitErr)
-	case <-ctx.Done():
-		return 0, 0, fmt.Errorf("qemu: guest did not answer verify %d (is it running the dcres init?): %w", id, ctx.Err())
+	// The guest's UART can drop the first bytes of a command (seen after
+	// a restore), so the command is padded with blank lines, which the
+	// guest skips, and sent again until the guest answers. The guest
+	// answers every copy it reads; the first answer is taken.
+	resend := time.NewTicker(verifyResend)
+	defer resend.Stop()
+	for {
+		if _, err := fmt.Fprintf(v.cmdConn, "\n\n\nverify %d\n", id); err != nil {
+			return 0, 0, fmt.Errorf("qemu: send verify to the guest: %v", err)
+		}
+		select {
+		case l := <-ch:
+			return l.Fields["pages"], l.Fields["errors"], nil
+		case <-v.exited:
+			return 0, 0, fmt.Errorf("qemu exited before the guest answered verify: %v", v.waitErr)
+		case <-ctx.Done():
+			return 0, 0, fmt.Errorf("qemu: guest did not answer verify %d (is it running the dcres init?): %w", id, ctx.Err())
+		case <-resend.C:
+		}
 	}
 }
+
+// verifyResend is how long VerifyGuest waits for an answer before it
+// sends the command again: longer than a verify of a few GiB takes.
+const verifyResend = 15 * time.Second

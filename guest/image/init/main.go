@@ -81,12 +81,16 @@ func run(out io.Writer, start time.Time) error {
 	if err != nil {
 		return fmt.Errorf("allocate %d bytes: %v", size, err)
 	}
+	// The command port is open before the fill: a tty drops what arrives
+	// while nobody has it open, so a verify sent during a long fill (slow
+	// remote memory, or a guest restored mid-fill) would be lost. Commands
+	// wait in the channel until the loop runs.
+	cmds := make(chan int64, 4)
+	go readCommands(out, cmds)
 	w := newWorkload(mem, cfg, out, start)
 	w.fillAll()
 	fmt.Fprintf(out, "DCRES ready pages=%d bytes=%d memavail=%d seed=%d\n", w.pages(), size, avail, cfg.Seed)
 
-	cmds := make(chan int64, 4)
-	go readCommands(out, cmds)
 	loop(w, cfg, cmds)
 	return nil
 }
