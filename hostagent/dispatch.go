@@ -68,7 +68,7 @@ func (a *Agent) serveOperator(ctx context.Context, req *rpc.Request) (any, []byt
 	case agentrpc.Pause:
 		return withVM(a, req, func(v *vm) (any, error) {
 			if err := v.pause(ctx); err != nil {
-				return nil, err
+				return nil, v.explain(err)
 			}
 			return agentrpc.PauseResult{Locations: v.loc.Ranges(), Hosts: v.setup.Hosts, LeaseSeconds: a.cfg.Lease.Seconds()}, nil
 		})
@@ -77,7 +77,8 @@ func (a *Agent) serveOperator(ctx context.Context, req *rpc.Request) (any, []byt
 	case agentrpc.Save:
 		return onVM(a, req, func(v *vm, p agentrpc.SaveParams) (any, error) {
 			v.noteSave(p.ID)
-			return v.save(ctx, p)
+			res, err := v.save(ctx, p)
+			return res, v.explain(err)
 		})
 	case agentrpc.Protect:
 		return onVM(a, req, func(v *vm, p agentrpc.ProtectParams) (any, error) {
@@ -103,7 +104,7 @@ func (a *Agent) serveOperator(ctx context.Context, req *rpc.Request) (any, []byt
 				return nil, nil
 			}
 			if err := v.resume(); err != nil && err != errNotPaused {
-				return nil, err
+				return nil, v.explain(err)
 			}
 			return nil, nil
 		})
@@ -254,7 +255,10 @@ func (a *Agent) serveOperator(ctx context.Context, req *rpc.Request) (any, []byt
 			return v.lazy.wait(ctx)
 		})
 	case agentrpc.VerifyGuest:
-		return withVM(a, req, func(v *vm) (any, error) { return v.verifyGuest(ctx) })
+		return withVM(a, req, func(v *vm) (any, error) {
+			res, err := v.verifyGuest(ctx)
+			return res, v.explain(err)
+		})
 	}
 	return nil, nil, &rpc.Error{Code: "unknown-method", Message: fmt.Sprintf("agent %s does not serve %q", a.cfg.Name, req.Method)}
 }

@@ -42,7 +42,9 @@ func (b *qemuBackend) ReadAt(ctx context.Context, p []byte, off int64) error {
 			j++
 		}
 		if err := v.fetch(ctx, home, gfn, p[i*api.PageSize:j*api.PageSize]); err != nil {
-			return fmt.Errorf("from %s: %w", v.setup.Hosts[home], err)
+			err = fmt.Errorf("from %s: %w", v.setup.Hosts[home], err)
+			b.g.homeFailed(b.n, home, "fetching pages", err)
+			return err
 		}
 		b.g.fetched.Add(int64((j - i) * api.PageSize))
 		i = j
@@ -77,7 +79,9 @@ func (b *qemuBackend) WriteAt(ctx context.Context, p []byte, off int64) error {
 					gfns = append(gfns, first+k)
 				}
 				if err := (&peerRemote{v: v}).WriteBack(ctx, home, gfns, data); err != nil {
-					return fmt.Errorf("to %s: %w", v.setup.Hosts[home], err)
+					err = fmt.Errorf("to %s: %w", v.setup.Hosts[home], err)
+					b.g.homeFailed(b.n, home, "writing pages back", err)
+					return err
 				}
 			}
 			i = j

@@ -78,6 +78,8 @@ func (v *vm) stats() agentrpc.StatsEvent {
 
 func (v *vm) stateLocked() string {
 	switch {
+	case v.guestExited(false) != nil: // QEMU died: nothing runs or waits
+		return api.StateStopped
 	case v.paused:
 		return api.StatePaused
 	case v.running:
