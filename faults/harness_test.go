@@ -118,7 +118,13 @@ type fixture struct {
 // environment and connects a session (without starting the guest).
 func startLab(t *testing.T, dir, fault string, lease time.Duration) *fixture {
 	t.Helper()
-	f := &fixture{t: t, dir: dir, prof: profile(t)}
+	return startLabWith(t, profile(t), dir, fault, lease)
+}
+
+// startLabWith is startLab with another profile (the QEMU rows').
+func startLabWith(t *testing.T, prof *profiles.Profile, dir, fault string, lease time.Duration) *fixture {
+	t.Helper()
+	f := &fixture{t: t, dir: dir, prof: prof}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	// Agents inherit the environment at start; unset it at once so later
@@ -369,7 +375,13 @@ func earlier(t *testing.T) (dir, id string) {
 // summary and a problem ("" when nothing was lost).
 func checkEarlier(t *testing.T, dir, id string, failedID string) (onDisk, earlierSum, problem string) {
 	t.Helper()
-	f := startLab(t, dir, "", 0)
+	return checkEarlierWith(t, profile(t), dir, id, failedID)
+}
+
+// checkEarlierWith is checkEarlier for a lab of another profile.
+func checkEarlierWith(t *testing.T, prof *profiles.Profile, dir, id string, failedID string) (onDisk, earlierSum, problem string) {
+	t.Helper()
+	f := startLabWith(t, prof, dir, "", 0)
 	defer f.close()
 	disk := readDisk(t, dir, f.prof.VM.Name)
 	onDisk = disk.String()
