@@ -175,17 +175,7 @@ func cmdLab(ctx context.Context, args []string) error {
 	if err := s.Start(ctx); err != nil {
 		return err
 	}
-	if cp := p.Checkpoint; cp.Every > 0 {
-		// The profile's periodic checkpoints, for as long as the lab runs.
-		pctx, stop := context.WithCancel(ctx)
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			s.Periodic(pctx, api.CheckpointRequest{Method: cp.Method, Live: cp.Live, Incremental: cp.Incremental, Replicas: cp.Replicas, Parity: cp.Parity}, cp.Every, cp.Keep)
-		}()
-		defer func() { stop(); <-done }()
-		logf("checkpoint every %s (keep %d)", cp.Every, cp.Keep)
-	}
+	defer startPeriodic(ctx, s, p, logf)()
 	if *serve {
 		fmt.Fprintf(os.Stderr, "lab %s is up (agents: %v); dcres commands with profile %s reach it. Ctrl-C ends it.\n", p.Name, s.Hosts(), p.Name)
 		<-ctx.Done()
@@ -235,9 +225,10 @@ func stepLevel(r orchestrator.StepResult) api.Level {
 func cmdConsole(ctx context.Context, args []string) error {
 	fs := newFlags("console", "[PROFILE]", "Open the operator console on the hosts of a profile (a running lab's agents for a\nlab profile).")
 	c := addCommon(fs)
-	readOnly := fs.Bool("read-only", false, "disable every action")
+	readOnly := fs.Bool("read-only", false, "disable every action (and the profile's periodic checkpoints)")
 	scenario := fs.Bool("scenario", false, "run the profile's scenario in the console; its pause-for-reader notes wait for enter or space")
 	record := fs.String("record", "", "write a recording of the session to this file")
+	noPeriodic := fs.Bool("no-periodic", false, "do not run the profile's periodic checkpoints (checkpoint.every) from this console")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -264,11 +255,32 @@ func cmdConsole(ctx context.Context, args []string) error {
 	if err := s.record(ctx, *record); err != nil {
 		return err
 	}
+	if !*readOnly && !*noPeriodic {
+		defer startPeriodic(ctx, s, p, func(string, ...any) {})()
+	}
 	opt := tui.Options{Title: p.Name, ReadOnly: *readOnly}
 	if *scenario {
 		opt.Scenario = consoleScenario(s, p)
 	}
 	return tui.Run(ctx, s.Session, opt)
+}
+
+// startPeriodic runs the profile's periodic checkpoints (checkpoint.every,
+// with its retention) until the returned stop is called; nothing when the
+// profile sets no period.
+func startPeriodic(ctx context.Context, s *session, p *profiles.Profile, logf func(string, ...any)) (stop func()) {
+	cp := p.Checkpoint
+	if cp.Every <= 0 {
+		return func() {}
+	}
+	pctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.Periodic(pctx, api.CheckpointRequest{Method: cp.Method, Live: cp.Live, Incremental: cp.Incremental, Replicas: cp.Replicas, Parity: cp.Parity}, cp.Every, cp.Keep)
+	}()
+	logf("checkpoint every %s (keep %d)", cp.Every, cp.Keep)
+	return func() { cancel(); <-done }
 }
 
 func cmdVersion(ctx context.Context, args []string) error {
