@@ -70,6 +70,9 @@ func run(m *testing.M) int {
 	if base != "" {
 		os.RemoveAll(base)
 	}
+	if qbase != "" {
+		os.RemoveAll(qbase)
+	}
 	if *docPath != "" && len(rows) > 0 {
 		f, err := os.Create(*docPath)
 		if err == nil {
