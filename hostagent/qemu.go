@@ -45,9 +45,12 @@ type qemuGuest struct {
 	// (then live and incremental checkpoints are refused).
 	trackErr error
 	tracks   []nodeTrack
-	dirty    float64 // last measured dirty rate (bytes/s)
-	stop     context.CancelFunc
-	wg       sync.WaitGroup
+	// stopReason is why the agent stopped QEMU (qemuexit.go), nil if it
+	// did not.
+	stopReason error
+	dirty      float64 // last measured dirty rate (bytes/s)
+	stop       context.CancelFunc
+	wg         sync.WaitGroup
 }
 
 type qemuNode struct {
@@ -261,6 +264,15 @@ func (g *qemuGuest) watch(ctx context.Context, qm *qemu.VM) {
 			return
 		case l, ok := <-lines:
 			if !ok {
+				// The console closes as QEMU exits: report the exit, not
+				// the end of its console, unless the VM is being closed.
+				select {
+				case <-qm.Exited():
+					if ctx.Err() == nil {
+						g.v.a.logf(api.Error, "VM %s: QEMU exited (%v); last console lines: %s", g.v.name, qm.Wait(), strings.Join(qm.SerialTail(5), " | "))
+					}
+				case <-ctx.Done():
+				}
 				return
 			}
 			switch l.Kind {

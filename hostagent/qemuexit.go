@@ -2,7 +2,6 @@ package hostagent
 
 import (
 	"fmt"
-	"sync"
 	"time"
 
 	"dcres/api"
@@ -22,22 +21,19 @@ import (
 // down), with the reason logged and kept for every later step. Restore a
 // checkpoint to run the guest again.
 
-// stopReasons holds, per guest, why the agent stopped its QEMU.
-var stopReasons sync.Map // *qemuGuest -> error
-
 // homeFailed stops the guest after a page of node n could not reach or
 // come from its home.
 func (g *qemuGuest) homeFailed(n *qemuNode, home int, what string, err error) {
-	g.mu.Lock()
-	qm := g.qm
-	g.mu.Unlock()
-	if qm == nil {
-		return // the VM is being torn down: nothing runs any more
-	}
 	reason := fmt.Errorf("the agent stopped QEMU: %s of node %d failed (%w): the guest's memory on %s is out of reach, so it cannot run on; restore a checkpoint",
 		what, n.index, err, g.v.setup.Hosts[home])
-	if _, loaded := stopReasons.LoadOrStore(g, reason); loaded {
-		return
+	g.mu.Lock()
+	qm, first := g.qm, g.stopReason == nil
+	if qm != nil && first {
+		g.stopReason = reason
+	}
+	g.mu.Unlock()
+	if qm == nil || !first {
+		return // torn down (nothing runs any more), or stopped already
 	}
 	g.v.a.logf(api.Error, "VM %s: %v", g.v.name, reason)
 	if kerr := qm.Kill(); kerr != nil {
@@ -73,14 +69,14 @@ const killWait = 2 * time.Second
 
 // exitError says why QEMU exited: the agent's reason, when it stopped it.
 func (g *qemuGuest) exitError(qm interface{ Wait() error }) error {
-	if r, ok := stopReasons.Load(g); ok {
-		return fmt.Errorf("QEMU exited (%v): the guest is stopped: %w", qm.Wait(), r.(error))
+	g.mu.Lock()
+	r := g.stopReason
+	g.mu.Unlock()
+	if r != nil {
+		return fmt.Errorf("QEMU exited (%v): the guest is stopped: %w", qm.Wait(), r)
 	}
 	return fmt.Errorf("QEMU exited (%v): the guest is stopped", qm.Wait())
 }
-
-// forgetStop drops the stop reason of a guest that is closed.
-func (g *qemuGuest) forgetStop() { stopReasons.Delete(g) }
 
 // exitWait is how long a failed step waits for QEMU's exit to be seen (the
 // QMP socket breaks a moment before the process is reaped).

@@ -263,9 +263,6 @@ func (v *vm) close() {
 	v.mu.Unlock()
 	if g != nil {
 		g.close()
-		if q, ok := g.(*qemuGuest); ok {
-			q.forgetStop()
-		}
 	}
 	v.store.Close()
 }
