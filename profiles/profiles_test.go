@@ -50,7 +50,7 @@ func TestDefaultProfile(t *testing.T) {
 }
 
 func TestEmbedded(t *testing.T) {
-	if got := EmbeddedNames(); !reflect.DeepEqual(got, []string{"lab-failure", "lab-live", "lab-live-qemu", "lab-local", "lab-methods", "lab-methods-qemu", "lab-netns", "lab-qemu", "lab-split", "lab-split-qemu"}) {
+	if got := EmbeddedNames(); !reflect.DeepEqual(got, []string{"lab-failure", "lab-failure-qemu", "lab-live", "lab-live-qemu", "lab-local", "lab-methods", "lab-methods-qemu", "lab-netns", "lab-qemu", "lab-split", "lab-split-qemu"}) {
 		t.Fatalf("EmbeddedNames() = %v", got)
 	}
 	n, ok := Embedded("lab-netns")
