@@ -111,7 +111,7 @@ func (s Store) Commit(vm, id string, m *Manifest) error {
 			return fmt.Errorf("ckpt: commit %s/%s: %w", vm, id, err)
 		}
 	}
-	if err := syncDir(d); err != nil {
+	if err := SyncDir(d); err != nil {
 		return fmt.Errorf("ckpt: commit %s/%s: %w", vm, id, err)
 	}
 	if err := writeAtomic(mp, b); err != nil {
@@ -179,7 +179,7 @@ func (s Store) Delete(vm, id string) error {
 		}
 		return fmt.Errorf("ckpt: delete %s/%s: %w", vm, id, err)
 	}
-	if err := syncDir(d); err != nil {
+	if err := SyncDir(d); err != nil {
 		return fmt.Errorf("ckpt: delete %s/%s: %w", vm, id, err)
 	}
 	if err := os.RemoveAll(d); err != nil {
@@ -438,10 +438,11 @@ func writeAtomic(path string, b []byte) error {
 		os.Remove(tmp)
 		return err
 	}
-	return syncDir(filepath.Dir(path))
+	return SyncDir(filepath.Dir(path))
 }
 
-func syncDir(dir string) error {
+// SyncDir makes a directory's entries durable (after a rename or create in it).
+func SyncDir(dir string) error {
 	f, err := os.Open(dir)
 	if err != nil {
 		return err

@@ -397,7 +397,7 @@ func (a *Agent) rebuild(ctx context.Context, p agentrpc.RebuildParams) (*agentrp
 		}
 	}
 	if len(outs) > 0 {
-		if err := syncDir(filepath.Dir(outs[0].path)); err != nil {
+		if err := ckpt.SyncDir(filepath.Dir(outs[0].path)); err != nil {
 			return nil, err
 		}
 	}

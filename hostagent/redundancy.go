@@ -254,7 +254,7 @@ func (a *Agent) repairFile(ctx context.Context, p agentrpc.RepairFileParams) (*a
 	if err := os.Rename(path, final); err != nil {
 		return fail(err)
 	}
-	if err := syncDir(filepath.Dir(final)); err != nil {
+	if err := ckpt.SyncDir(filepath.Dir(final)); err != nil {
 		return nil, err
 	}
 	return &agentrpc.RepairFileResult{Digest: hash, Bytes: size}, nil
@@ -268,16 +268,4 @@ func (a *Agent) amend(p agentrpc.AmendParams) error {
 		return err
 	}
 	return a.store.Amend(p.VM, p.ID, m)
-}
-
-func syncDir(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = f.Sync()
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }

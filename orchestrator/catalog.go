@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"sync"
 
 	"dcres/agentrpc"
 	"dcres/api"
@@ -18,46 +17,30 @@ import (
 // its directory gone), whose replicas of that holder's files survive. It
 // records which hosts have each checkpoint for the restore planner.
 func (s *Session) manifests(ctx context.Context) ([]*ckpt.Manifest, error) {
-	vm := s.prof.VM.Name
-	var mu sync.Mutex
-	seen := map[string]map[string]*ckpt.Manifest{} // id -> host -> manifest
-	damaged := map[string][]string{}               // id -> "host: why"
-	var errs []error
-	var wg sync.WaitGroup
-	for name, h := range s.hosts {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var res agentrpc.ListResult
-			err := h.call(ctx, agentrpc.List, agentrpc.VMParams{VM: vm}, &res)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				errs = append(errs, fmt.Errorf("listing checkpoints on %s: %w", name, err))
-				return
-			}
-			for id, why := range res.Damaged {
-				damaged[id] = append(damaged[id], fmt.Sprintf("%s: %s", name, why))
-			}
-			for _, b := range res.Manifests {
-				m, err := ckpt.DecodeManifest(b)
-				if err != nil {
-					errs = append(errs, fmt.Errorf("a manifest on %s: %w", name, err))
-					continue
-				}
-				if seen[m.ID] == nil {
-					seen[m.ID] = map[string]*ckpt.Manifest{}
-				}
-				seen[m.ID][name] = m
-			}
-		}()
-	}
-	wg.Wait()
-	if len(errs) == len(s.hosts) && len(errs) > 0 {
+	lists, failed := s.listHosts(ctx)
+	if len(lists) == 0 && len(failed) > 0 {
+		var errs []error
+		for _, h := range sortedKeys(failed) {
+			errs = append(errs, failed[h])
+		}
 		return nil, errors.Join(errs...)
 	}
-	for _, err := range errs {
-		s.emit(api.Event{Type: api.EvLog, Level: api.Warn, Message: err.Error()})
+	for _, h := range sortedKeys(failed) {
+		s.emit(api.Event{Type: api.EvLog, Level: api.Warn, Message: failed[h].Error()})
+	}
+	seen := map[string]map[string]*ckpt.Manifest{} // id -> host -> manifest
+	damaged := map[string][]string{}               // id -> "host: why"
+	for _, name := range sortedKeys(lists) {
+		l := lists[name]
+		for _, id := range sortedKeys(l.damaged) {
+			damaged[id] = append(damaged[id], fmt.Sprintf("%s: %s", name, l.damaged[id]))
+		}
+		for id, m := range l.manifests {
+			if seen[id] == nil {
+				seen[id] = map[string]*ckpt.Manifest{}
+			}
+			seen[id][name] = m
+		}
 	}
 	var out []*ckpt.Manifest
 	have := map[string]map[string]bool{}

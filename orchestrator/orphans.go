@@ -25,7 +25,7 @@ import (
 // hostListing is one host's answer to agent.list.
 type hostListing struct {
 	manifests map[string]*ckpt.Manifest
-	damaged   map[string]bool
+	damaged   map[string]string // id -> why
 	pending   map[string]bool
 }
 
@@ -106,10 +106,25 @@ func findOrphans(lists map[string]hostListing) []orphan {
 // listAll asks every host of the session for its checkpoints of the VM; any
 // failure is an error (an orphan is only judged on a complete picture).
 func (s *Session) listAll(ctx context.Context) (map[string]hostListing, error) {
+	out, errs := s.listHosts(ctx)
+	if len(errs) > 0 {
+		var msgs []string
+		for _, h := range sortedKeys(errs) {
+			msgs = append(msgs, errs[h].Error())
+		}
+		return nil, fmt.Errorf("%s", strings.Join(msgs, "; "))
+	}
+	return out, nil
+}
+
+// listHosts asks every host of the session, in parallel, for its
+// checkpoints of the VM: the listing of every host that answered (less any
+// manifest it could not decode), and every host's error.
+func (s *Session) listHosts(ctx context.Context) (map[string]hostListing, map[string]error) {
 	vm := s.prof.VM.Name
 	var mu sync.Mutex
 	out := map[string]hostListing{}
-	var errs []string
+	errs := map[string]error{}
 	var wg sync.WaitGroup
 	for name, h := range s.hosts {
 		wg.Add(1)
@@ -117,17 +132,22 @@ func (s *Session) listAll(ctx context.Context) (map[string]hostListing, error) {
 			defer wg.Done()
 			var res agentrpc.ListResult
 			err := h.call(ctx, agentrpc.List, agentrpc.VMParams{VM: vm}, &res)
-			l := hostListing{manifests: map[string]*ckpt.Manifest{}, damaged: map[string]bool{}, pending: map[string]bool{}}
+			answered := err == nil
+			if err != nil {
+				err = fmt.Errorf("listing checkpoints on %s: %w", name, err)
+			}
+			l := hostListing{manifests: map[string]*ckpt.Manifest{}, damaged: map[string]string{}, pending: map[string]bool{}}
 			for _, b := range res.Manifests {
 				m, derr := ckpt.DecodeManifest(b)
-				if derr != nil {
-					err = derr
-					break
+				if derr != nil && err == nil {
+					err = fmt.Errorf("a manifest on %s: %w", name, derr)
 				}
-				l.manifests[m.ID] = m
+				if derr == nil {
+					l.manifests[m.ID] = m
+				}
 			}
-			for id := range res.Damaged {
-				l.damaged[id] = true
+			for id, why := range res.Damaged {
+				l.damaged[id] = why
 			}
 			for _, id := range res.Pending {
 				l.pending[id] = true
@@ -135,18 +155,15 @@ func (s *Session) listAll(ctx context.Context) (map[string]hostListing, error) {
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
-				errs = append(errs, fmt.Sprintf("%s: %v", name, err))
-				return
+				errs[name] = err
 			}
-			out[name] = l
+			if answered {
+				out[name] = l
+			}
 		}()
 	}
 	wg.Wait()
-	if len(errs) > 0 {
-		sort.Strings(errs)
-		return nil, fmt.Errorf("%s", strings.Join(errs, "; "))
-	}
-	return out, nil
+	return out, errs
 }
 
 // resolveOrphans removes the orphan manifests of the session's VM (see

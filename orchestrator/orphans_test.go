@@ -14,7 +14,7 @@ func TestFindOrphans(t *testing.T) {
 			DeviceState: &ckpt.FileRef{Host: "main"}}
 	}
 	listing := func(ms ...*ckpt.Manifest) hostListing {
-		l := hostListing{manifests: map[string]*ckpt.Manifest{}, damaged: map[string]bool{}, pending: map[string]bool{}}
+		l := hostListing{manifests: map[string]*ckpt.Manifest{}, damaged: map[string]string{}, pending: map[string]bool{}}
 		for _, m := range ms {
 			l.manifests[m.ID] = m
 		}
@@ -37,7 +37,7 @@ func TestFindOrphans(t *testing.T) {
 		}(), nil},
 		{"a damaged manifest there", func() map[string]hostListing {
 			l := map[string]hostListing{"main": listing(orph), "sub1": listing(orph), "sub2": listing()}
-			l["sub2"].damaged["orph"] = true
+			l["sub2"].damaged["orph"] = "a flipped byte"
 			return l
 		}(), nil},
 		{"the parent of another checkpoint", map[string]hostListing{"main": listing(orph, mk("child", "orph")), "sub1": listing(), "sub2": listing()}, []string{"child"}},

@@ -6,32 +6,12 @@ import (
 	"time"
 
 	"dcres/api"
-	"dcres/orchestrator"
 )
 
 // A QEMU guest over three namespaced hosts that keeps writing: its main
 // host's node is /dev/shm memory QEMU writes directly, so a live or
 // incremental checkpoint is right only if the agent's write tracking
 // (userfaultfd write-protect) sees every one of those writes.
-// awaitGuestWorkload waits for the guest's first heartbeat, which it sends
-// once it has filled its memory and runs its workload.
-func awaitGuestWorkload(t *testing.T, s *orchestrator.Session, timeout time.Duration) {
-	t.Helper()
-	ev, cancel := s.Subscribe()
-	defer cancel()
-	deadline := time.After(timeout)
-	for {
-		select {
-		case e := <-ev:
-			if e.Guest != nil && e.Guest.PagesWritten > 0 {
-				return
-			}
-		case <-deadline:
-			t.Fatalf("the guest's workload did not start within %v", timeout)
-		}
-	}
-}
-
 const qemuLiveProfile = `name: qemu-live
 lab: {hosts: 3, netns: true, link: {rate: 1gbit}}
 vm:
@@ -54,7 +34,11 @@ func TestIntegrationQEMULiveAndIncremental(t *testing.T) {
 	ctx := context.Background()
 	// The guest first writes all of its memory once; increments measure
 	// its steady writing after that.
-	awaitGuestWorkload(t, s, 90*time.Second)
+	actx, cancel := context.WithTimeout(ctx, 90*time.Second)
+	defer cancel()
+	if err := s.AwaitWorkload(actx); err != nil {
+		t.Fatal(err)
+	}
 	time.Sleep(time.Second)
 
 	stop, err := s.Checkpoint(ctx, api.CheckpointRequest{Method: "dcres"})

@@ -53,10 +53,11 @@ func cmdBench(ctx context.Context, args []string) error {
 	if err := s.Start(ctx); err != nil {
 		return err
 	}
-	if p.VM.Driver == "qemu" {
-		if err := awaitWorkload(ctx, s, 3*time.Minute); err != nil {
-			return err
-		}
+	actx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	err = s.AwaitWorkload(actx)
+	cancel()
+	if err != nil {
+		return err
 	}
 	settle(ctx, *settleFor)
 	rows := []*benchRow{
@@ -199,27 +200,6 @@ func cmdBench(ctx context.Context, args []string) error {
 	}
 	_ = c
 	return nil
-}
-
-// awaitWorkload waits for the guest's first heartbeat: a QEMU guest first
-// writes all of its memory once, and a measurement of that would not be one
-// of its steady workload.
-func awaitWorkload(ctx context.Context, s *session, timeout time.Duration) error {
-	ev, cancel := s.Subscribe()
-	defer cancel()
-	deadline := time.After(timeout)
-	for {
-		select {
-		case e := <-ev:
-			if e.Guest != nil && e.Guest.PagesWritten > 0 {
-				return nil
-			}
-		case <-deadline:
-			return fmt.Errorf("the guest's workload did not start within %v (see the agents' logs)", timeout)
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
 }
 
 func sortedNames[V any](m map[string]V) []string {
