@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"dcres/api"
-	"dcres/guest/image"
+	"dcres/internal/testreq"
 	"dcres/orchestrator"
 	"dcres/profiles"
 )
@@ -28,19 +28,7 @@ import (
 func requireQEMU(t *testing.T) {
 	t.Helper()
 	integration(t)
-	_, _, err := image.Find()
-	if err == nil {
-		_, err = exec.LookPath("qemu-system-x86_64")
-	}
-	if err == nil && os.Geteuid() != 0 {
-		err = fmt.Errorf("the FUSE nodes of a split QEMU guest need root")
-	}
-	if err != nil {
-		if os.Getenv("DCRES_REQUIRE_QEMU") == "1" {
-			t.Fatalf("DCRES_REQUIRE_QEMU=1 but %v", err)
-		}
-		t.Skipf("no QEMU guest here: %v", err)
-	}
+	testreq.SplitQEMU(t)
 }
 
 func qemuProfile(t *testing.T) *profiles.Profile {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"syscall"
@@ -13,26 +12,14 @@ import (
 
 	"dcres/agentrpc"
 	"dcres/api"
-	"dcres/guest/image"
+	"dcres/internal/testreq"
 )
 
 // requireQEMU skips a test that boots the verifying guest in QEMU unless
 // DCRES_REQUIRE_QEMU=1 makes a missing piece a failure.
 func requireQEMU(t *testing.T) {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("integration: boots QEMU")
-	}
-	_, _, err := image.Find()
-	if err == nil {
-		_, err = exec.LookPath("qemu-system-x86_64")
-	}
-	if err != nil {
-		if os.Getenv("DCRES_REQUIRE_QEMU") == "1" {
-			t.Fatalf("DCRES_REQUIRE_QEMU=1 but %v", err)
-		}
-		t.Skipf("no QEMU guest here: %v", err)
-	}
+	testreq.QEMU(t)
 }
 
 // logLines collects an agent's log lines.

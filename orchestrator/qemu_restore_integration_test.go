@@ -14,7 +14,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"dcres/api"
-	"dcres/guest/image"
+	"dcres/internal/testreq"
 	"dcres/lab"
 	"dcres/orchestrator"
 	"dcres/profiles"
@@ -26,19 +26,7 @@ import (
 // for the namespaces) makes a missing piece a failure.
 func requireQEMUNetns(t *testing.T) {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("integration: boots QEMU in a netns lab")
-	}
-	_, _, err := image.Find()
-	if err == nil {
-		_, err = exec.LookPath("qemu-system-x86_64")
-	}
-	if err != nil {
-		if os.Getenv("DCRES_REQUIRE_QEMU") == "1" {
-			t.Fatalf("DCRES_REQUIRE_QEMU=1 but %v", err)
-		}
-		t.Skipf("no QEMU guest here: %v", err)
-	}
+	testreq.SplitQEMU(t)
 }
 
 // startNetnsLab starts a lab of the profile text in network namespaces

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,6 +13,7 @@ import (
 
 	"dcres/guest/image"
 	"dcres/guest/image/pattern"
+	"dcres/internal/testreq"
 )
 
 // Integration tests run real QEMU (TCG) with the verifying guest. They skip
@@ -28,23 +28,7 @@ const (
 
 func requireQEMU(t *testing.T) (kernel, initrd string) {
 	t.Helper()
-	missing := func(why string) {
-		if os.Getenv("DCRES_REQUIRE_QEMU") == "1" {
-			t.Fatalf("DCRES_REQUIRE_QEMU=1 but %s", why)
-		}
-		t.Skipf("skipping QEMU integration test: %s (set DCRES_REQUIRE_QEMU=1 to make this a failure)", why)
-	}
-	if testing.Short() {
-		t.Skip("skipping QEMU integration test in -short mode")
-	}
-	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
-		missing("qemu-system-x86_64 not installed (apt-get install qemu-system-x86)")
-	}
-	k, i, err := image.Find()
-	if err != nil {
-		missing(err.Error())
-	}
-	return k, i
+	return testreq.QEMU(t)
 }
 
 // shmDir is a fresh directory for RAM files on tmpfs, removed at cleanup.

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"dcres/internal/testreq"
 )
 
 // The tests track a child process: this test binary re-run with
@@ -133,10 +135,7 @@ func attach(t *testing.T, c *childProc) *Tracker {
 	t.Helper()
 	tr, err := Attach(c.cmd.Process.Pid, c.path, int64(c.size))
 	if err != nil {
-		if os.Getenv("DCRES_REQUIRE_QEMU") == "1" {
-			t.Fatalf("DCRES_REQUIRE_QEMU=1 but write tracking does not work here: %v", err)
-		}
-		t.Skipf("write tracking does not work here: %v", err)
+		testreq.Need(t, fmt.Errorf("write tracking does not work here: %w", err), testreq.EnvQEMU)
 	}
 	t.Cleanup(func() { tr.Close() })
 	return tr

@@ -6,23 +6,14 @@ import (
 	"testing"
 	"time"
 
-	"dcres/guest/image"
+	"dcres/internal/testreq"
 )
 
 // requireGuest skips (or, under DCRES_REQUIRE_QEMU=1, fails) when QEMU or
 // the verifying guest is missing.
 func requireGuest(t *testing.T) {
 	t.Helper()
-	_, _, err := image.Find()
-	if err == nil {
-		_, err = lookPath("qemu-system-x86_64")
-	}
-	if err != nil {
-		if os.Getenv("DCRES_REQUIRE_QEMU") == "1" {
-			t.Fatalf("QEMU guest needed: %v", err)
-		}
-		t.Skipf("no QEMU guest here: %v", err)
-	}
+	testreq.QEMU(t)
 }
 
 // TestE2EQEMUSplitGuest checkpoints a real QEMU guest split over three hosts

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"dcres/internal/testreq"
 	"dcres/profiles"
 )
 
@@ -255,16 +256,7 @@ func TestE2ELabs(t *testing.T) {
 // network namespaces) and the verifying guest (make guest). Each boots
 // QEMU; run it alone on a small machine.
 func TestE2EQEMULabs(t *testing.T) {
-	if testing.Short() {
-		t.Skip("end-to-end: boots QEMU")
-	}
-	requireGuest(t)
-	if os.Geteuid() != 0 {
-		if os.Getenv("DCRES_REQUIRE_QEMU") == "1" {
-			t.Fatal("the QEMU labs need root (FUSE, network namespaces)")
-		}
-		t.Skip("the QEMU labs need root (FUSE, network namespaces)")
-	}
+	testreq.SplitQEMU(t)
 	var labs []string
 	for _, lab := range guides(t) {
 		if _, ok := profiles.Embedded(lab + "-qemu"); ok {
