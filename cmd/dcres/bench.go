@@ -119,8 +119,15 @@ func cmdBench(ctx context.Context, args []string) error {
 		seconds float64
 		pulled  int64
 		plan    float64
+		load    float64 // the slowest target's load phase
+		ideal   float64 // the slowest target's local load plus its network share
 	}
 	var placements []placed
+	// Each host's local load rate, from the restore onto the same placement
+	// (where every host loads its own pieces): the ideal of another
+	// placement is, for its slowest target, its local bytes at that rate
+	// plus its pulled bytes at the link rate.
+	localRate := map[string]float64{}
 	hosts := s.Hosts()
 	choices := []string{"same"}
 	if len(hosts) > 2 {
@@ -135,6 +142,20 @@ func cmdBench(ctx context.Context, args []string) error {
 		pp := placed{name: pl, seconds: rs.Seconds, pulled: rs.BytesOverNetwork}
 		if rs.Plan != nil {
 			pp.plan = rs.Plan.Seconds
+		}
+		for _, h := range rs.PerHost {
+			local := float64(h.Bytes - h.Pulled)
+			if pl == "same" && h.Seconds > 0 && local > 0 {
+				localRate[h.Host] = local / h.Seconds
+			}
+			ideal := 0.0
+			if r := localRate[h.Host]; r > 0 {
+				ideal = local / r
+			}
+			if p.Lab.LinkRate > 0 {
+				ideal += float64(h.Pulled) * 8 / float64(p.Lab.LinkRate)
+			}
+			pp.load, pp.ideal = max(pp.load, h.Seconds), max(pp.ideal, ideal)
 		}
 		placements = append(placements, pp)
 		settle(ctx, time.Second)
@@ -178,7 +199,11 @@ func cmdBench(ctx context.Context, args []string) error {
 	}
 	fmt.Printf("\nrestores of %s onto other placements:\n", lastDCRES)
 	for _, pl := range placements {
-		fmt.Printf("  %-22s %8.3f s  pulled %10s  (plan: %.3f s on the network)\n", pl.name, pl.seconds, units.FormatBytes(pl.pulled), pl.plan)
+		fmt.Printf("  %-22s %8.3f s  pulled %10s  (plan: %.3f s on the network)", pl.name, pl.seconds, units.FormatBytes(pl.pulled), pl.plan)
+		if pl.ideal > 0 {
+			fmt.Printf("  load %.3f s = %.2fx of the slowest target's local load + network share (%.3f s)", pl.load, pl.load/pl.ideal, pl.ideal)
+		}
+		fmt.Println()
 	}
 	fmt.Printf("  %-22s %8.3f s  to running, %.3f s to complete, pulled %s\n", "same, lazy", lz.RunningSeconds, lz.Seconds, units.FormatBytes(lz.BytesOverNetwork))
 	fmt.Printf("\nremote paging from %s:\n", hosts[0])
