@@ -180,6 +180,16 @@ func TestIntegrationFaultLinkCutSave(t *testing.T) {
 	})
 }
 
+// verifies checks that checkpoint id verifies: "; it verifies" for the
+// row's text, or the problem, naming what.
+func (f *fixture) verifies(ctx context.Context, id, what string) (string, []string) {
+	vr, err := f.sess.Verify(ctx, id)
+	if err != nil || vr.Errors != 0 {
+		return "", []string{fmt.Sprintf("%s does not verify: %v %+v", what, err, vr)}
+	}
+	return "; it verifies", nil
+}
+
 // TestIntegrationFaultLinkFlapSave: sub1's link is down for 2 s from the
 // pause on, then back: the checkpoint completes (TCP carries
 // the calls over the gap) and verifies.
@@ -205,13 +215,8 @@ func TestIntegrationFaultLinkFlapSave(t *testing.T) {
 			return firstLine(err) + " (after " + secs(took) + ")", problems
 		}
 		sees := fmt.Sprintf("checkpoint %s committed in %s (guest paused %s)", shortID(res.ID), secs(took), secs(time.Duration(res.PauseSeconds*float64(time.Second))))
-		vr, err := f.sess.Verify(ctx, res.ID)
-		if err != nil || vr.Errors != 0 {
-			problems = append(problems, fmt.Sprintf("the checkpoint taken over the gap does not verify: %v %+v", err, vr))
-		} else {
-			sees += "; it verifies"
-		}
-		return sees, problems
+		more, vp := f.verifies(ctx, res.ID, "the checkpoint taken over the gap")
+		return sees + more, append(problems, vp...)
 	})
 }
 
@@ -291,12 +296,8 @@ func TestIntegrationFaultLinkSlow(t *testing.T) {
 				}
 				sees := fmt.Sprintf("checkpoint %s committed in %s (%s unshaped; guest paused %s; %d bytes over the network)",
 					shortID(res.ID), secs(took), secs(unshaped), secs(time.Duration(res.PauseSeconds*float64(time.Second))), res.BytesOverNetwork)
-				if vr, err := f.sess.Verify(ctx, res.ID); err != nil || vr.Errors != 0 {
-					problems = append(problems, fmt.Sprintf("the checkpoint does not verify: %v %+v", err, vr))
-				} else {
-					sees += "; it verifies"
-				}
-				return sees, problems
+				more, vp := f.verifies(ctx, res.ID, "the checkpoint")
+				return sees + more, append(problems, vp...)
 			})
 		})
 	}
@@ -330,12 +331,8 @@ func TestIntegrationFaultLeaseDuringSave(t *testing.T) {
 						return firstLine(err) + " (after " + secs(took) + ")", []string{"the checkpoint failed although the coordinator renewed main's lease: " + err.Error()}
 					}
 					sees := fmt.Sprintf("checkpoint %s committed in %s (guest paused %s: the coordinator renewed main's lease)", shortID(res.ID), secs(took), secs(time.Duration(res.PauseSeconds*float64(time.Second))))
-					if vr, err := f.sess.Verify(ctx, res.ID); err != nil || vr.Errors != 0 {
-						problems = append(problems, fmt.Sprintf("the checkpoint does not verify: %v %+v", err, vr))
-					} else {
-						sees += "; it verifies"
-					}
-					return sees, problems
+					more, vp := f.verifies(ctx, res.ID, "the checkpoint")
+					return sees + more, append(problems, vp...)
 				}
 				if err == nil {
 					sees := fmt.Sprintf("checkpoint %s committed in %s", shortID(res.ID), secs(took))
